@@ -1,0 +1,47 @@
+"""What the thin scripts in tools/ share: argument conventions and error handling."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Callable
+
+from .errors import UserError
+from .reporting import setup_logging
+
+
+def add_config_args(parser: argparse.ArgumentParser, default_config: str | None = "configs/dcgan.yaml") -> None:
+    """PaddleClas/PaddleGAN style ``-c FILE -o a.b=1 -o c=2`` (or ``-o a.b=1 c=2``)."""
+    parser.add_argument("-c", "--config", default=default_config, help="YAML config file (default: %(default)s)")
+    parser.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="override a config key, e.g. -o train.epochs=5 model.ngf=32 (repeatable)")
+
+
+def overrides(args: argparse.Namespace) -> list[str]:
+    return [item for group in args.override for item in group]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, exit 2, like ours
+        raise UserError(f"{message} (see --help)")
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    return _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def run(main: Callable[[], None]) -> None:
+    """Run ``main``; a UserError becomes one line on stderr and exit code 2, Ctrl-C exit 130."""
+    setup_logging()
+    try:
+        main()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt as exc:
+        from .train import TrainingStopped
+
+        if not isinstance(exc, TrainingStopped):
+            logging.getLogger("paddle_dcgan").warning("interrupted")
+        sys.exit(130)

@@ -1,0 +1,224 @@
+"""Typed configuration: the dataclasses below are the only source of defaults.
+
+A YAML file (``-c``) and ``-o section.key=value`` overrides may only change keys
+that exist here, and each value must keep the field's type. Values are parsed
+with ``yaml.safe_load`` (``-o train.epochs=5`` gives an int, ``-o device=cpu`` a
+str). Any mistake is a :class:`UserError` naming the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import UserError
+
+DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist")
+IMAGE_SIZES = (28, 32, 64)
+
+
+@dataclass
+class ModelConfig:
+    image_size: int = 28  # side of generated images in pixels: 28 (native MNIST), 32 or 64
+    nz: int = 100  # length of the noise vector z fed to the generator
+    ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
+    ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
+
+
+@dataclass
+class DataConfig:
+    name: str = "auto"  # auto | mnist | mnist_subset | fashion_mnist; auto = mnist if on disk, else mnist_subset
+    dir: str = ""  # folder holding the gzip IDX files; "" = paddle's cache (~/.cache/paddle/dataset/<name>)
+    download: bool = False  # fetch missing mnist / fashion_mnist files with paddle's downloader
+    download_timeout: float = 120.0  # seconds after which a download is abandoned (paddle's own has no limit)
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 2e-4  # Adam learning rate of the generator
+    lr_d: float = 2e-4  # Adam learning rate of the discriminator
+    beta1: float = 0.5  # Adam beta1; DCGAN's 0.5 instead of 0.9 keeps training stable
+    beta2: float = 0.999  # Adam beta2
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20  # passes over the training images
+    batch_size: int = 64  # images per step (real images for D; as many fakes)
+    log_every: int = 20  # steps between log lines
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
+    keep_checkpoints: int = 3  # newest full checkpoints kept in <run>/checkpoints; older ones are deleted
+    num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
+
+
+@dataclass
+class Config:
+    run_name: str = ""  # results go to <output_dir>/<run_name>/; "" = the config file's name (dcgan)
+    output_dir: str = "output"  # parent folder of all runs
+    seed: int = 0  # seeds weights, noise, shuffling: two CPU runs with one seed log identical losses
+    device: str = "auto"  # auto | cpu | gpu | gpu:N; auto = first GPU when paddle has CUDA, else CPU
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _type_name(t: type) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
+
+
+def _coerce(key: str, value: Any, target: type) -> Any:
+    """Check ``value`` against the field type; ints are accepted where floats are."""
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if target is str and value is None:
+        return ""
+    if isinstance(value, target) and not (target is int and isinstance(value, bool)):
+        return value
+    raise UserError(f"config key '{key}' must be {_type_name(target)}, got {value!r}")
+
+
+def _field_types(obj: Any) -> dict[str, Any]:
+    return {f.name: f.type for f in dataclasses.fields(obj)}
+
+
+def _set(cfg: Config, dotted: str, value: Any) -> None:
+    """Set ``cfg.<dotted>`` = value after checking the key exists and the type fits."""
+    node: Any = cfg
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        names = [f.name for f in dataclasses.fields(node)]
+        if part not in names:
+            prefix = ".".join(parts[:depth])
+            full = [f"{prefix}.{n}" if prefix else n for n in names]
+            hint = difflib.get_close_matches(dotted, full, n=1)
+            fix = f"did you mean '{hint[0]}'?" if hint else f"allowed here: {', '.join(full)}"
+            raise UserError(f"unknown config key '{dotted}'; {fix}")
+        child = getattr(node, part)
+        last = depth == len(parts) - 1
+        if dataclasses.is_dataclass(child):
+            if last:
+                if not isinstance(value, dict):
+                    raise UserError(f"config key '{dotted}' is a section; set its keys, e.g. {dotted}.<key>=...")
+                for k, v in value.items():
+                    _set(cfg, f"{dotted}.{k}", v)
+                return
+            node = child
+            continue
+        if not last:
+            raise UserError(f"config key '{'.'.join(parts[: depth + 1])}' is not a section")
+        target = eval_type(_field_types(node)[part])
+        setattr(node, part, _coerce(dotted, value, target))
+
+
+def eval_type(annotation: Any) -> type:
+    # With ``from __future__ import annotations`` field types are strings.
+    return {"int": int, "float": float, "bool": bool, "str": str}.get(annotation, annotation)
+
+
+def parse_overrides(items: Iterable[str]) -> list[tuple[str, Any]]:
+    """``["a.b=1", "c=x"]`` -> ``[("a.b", 1), ("c", "x")]`` with yaml.safe_load values."""
+    pairs = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UserError(f"override '{item}' is not of the form section.key=value")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text  # an unparseable scalar is taken as a plain string
+        pairs.append((key, value))
+    return pairs
+
+
+def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
+    """Defaults <- YAML file at ``path`` <- ``overrides``; then validate."""
+    cfg = Config()
+    if path:
+        file = Path(path)
+        if not file.is_file():
+            raise UserError(f"config file '{path}' not found; pass an existing YAML file, e.g. -c configs/dcgan.yaml")
+        try:
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            where = getattr(exc, "problem_mark", None)
+            at = f" at line {where.line + 1}" if where else ""
+            raise UserError(f"config file '{path}' is not valid YAML{at}; fix the syntax there") from None
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise UserError(f"config file '{path}' must hold a mapping of keys, not {type(data).__name__}")
+        for key, value in data.items():
+            _set(cfg, str(key), value)
+        if not cfg.run_name:
+            cfg.run_name = file.stem
+    for key, value in parse_overrides(overrides):
+        _set(cfg, key, value)
+    if not cfg.run_name:
+        cfg.run_name = "dcgan"
+    validate(cfg)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Rebuild a Config saved with :meth:`Config.to_dict` (e.g. from a checkpoint)."""
+    cfg = Config()
+    for key, value in data.items():
+        _set(cfg, key, value)
+    validate(cfg)
+    return cfg
+
+
+def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise UserError(f"config key '{key}' = {value!r} is out of range; allowed: {allowed}")
+
+
+def validate(cfg: Config) -> None:
+    m, d, o, t = cfg.model, cfg.data, cfg.optim, cfg.train
+    _check(bool(re.fullmatch(r"[A-Za-z0-9_.-]+", cfg.run_name)), "run_name", cfg.run_name,
+           "letters, digits, '_', '-', '.' (a folder name, no '/')")
+    _check(bool(re.fullmatch(r"auto|cpu|gpu|gpu:\d+", cfg.device)), "device", cfg.device, "auto, cpu, gpu or gpu:N")
+    _check(m.image_size in IMAGE_SIZES, "model.image_size", m.image_size, "28, 32 or 64")
+    for key in ("nz", "ngf", "ndf"):
+        _check(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
+    _check(d.name in DATASETS, "data.name", d.name, " | ".join(DATASETS))
+    _check(d.download_timeout > 0, "data.download_timeout", d.download_timeout, "seconds > 0")
+    for key in ("lr_g", "lr_d"):
+        _check(getattr(o, key) > 0, f"optim.{key}", getattr(o, key), "a number > 0")
+    for key in ("beta1", "beta2"):
+        _check(0 <= getattr(o, key) < 1, f"optim.{key}", getattr(o, key), "0 <= beta < 1")
+    _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
+    _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
+    _check(t.log_every >= 1, "train.log_every", t.log_every, "an integer >= 1")
+    _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (every epoch) or steps >= 1")
+    _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", t.keep_checkpoints, "an integer >= 1")
+    _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
+
+
+# Keys that must match between a checkpoint and the config that resumes it:
+# they change the shapes of the weights or what the optimiser and the step mean.
+RESUME_KEYS = (
+    "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf",
+    "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "train.batch_size",
+)
+
+
+def get(cfg_dict: dict[str, Any], dotted: str) -> Any:
+    node: Any = cfg_dict
+    for part in dotted.split("."):
+        node = node[part]
+    return node

@@ -1,0 +1,133 @@
+"""DCGAN generator and discriminator as plain ``paddle.nn.Layer`` s.
+
+Both nets are mirror images. Every supported size starts (G) or ends (D) at a
+``base`` x ``base`` feature map and doubles/halves it ``n`` times:
+
+============  ======  ===  ============================================
+image_size    base    n    generator channels, z -> image
+============  ======  ===  ============================================
+28 (MNIST)    7       2    nz -> 2ngf@7 -> ngf@14 -> 1@28
+32            4       3    nz -> 4ngf@4 -> 2ngf@8 -> ngf@16 -> 1@32
+64            4       4    nz -> 8ngf@4 -> 4ngf@8 -> 2ngf@16 -> ngf@32 -> 1@64
+============  ======  ===  ============================================
+
+A class-conditional variant only widens the first layer of each net (z gets
+one-hot labels appended, D gets label planes as extra input channels); the
+blocks, the initialisation and the training step stay as they are.
+"""
+
+from __future__ import annotations
+
+import paddle
+from paddle import nn
+
+from .config import IMAGE_SIZES
+
+
+def layout(image_size: int) -> tuple[int, int]:
+    """``(base, n)``: side of the smallest feature map and the number of 2x steps."""
+    if image_size not in IMAGE_SIZES:
+        raise ValueError(f"image_size must be one of {IMAGE_SIZES}, got {image_size}")
+    base = 7 if image_size == 28 else 4
+    return base, (image_size // base).bit_length() - 1
+
+
+def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
+    # Bias is dropped before BatchNorm: BN's own shift replaces it.
+    return nn.Sequential(
+        nn.Conv2DTranspose(in_ch, out_ch, kernel, stride, padding, bias_attr=False),
+        nn.BatchNorm2D(out_ch),
+        nn.ReLU(),
+    )
+
+
+def _down(in_ch: int, out_ch: int, batch_norm: bool) -> nn.Sequential:
+    layers = [nn.Conv2D(in_ch, out_ch, 4, 2, 1, bias_attr=False)]
+    if batch_norm:
+        layers.append(nn.BatchNorm2D(out_ch))
+    layers.append(nn.LeakyReLU(0.2))
+    return nn.Sequential(*layers)
+
+
+class Generator(nn.Layer):
+    """Maps noise ``z`` [N, nz, 1, 1] to images [N, channels, S, S] in [-1, 1].
+
+    Args:
+        image_size: S, one of 28, 32, 64.
+        nz: length of z.
+        ngf: channels of the last hidden block; each block towards z doubles it.
+        channels: image channels (1 for digits).
+    """
+
+    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1):
+        super().__init__()
+        base, n = layout(image_size)
+        self.nz = nz
+        width = ngf * 2 ** (n - 1)
+        # [N, nz, 1, 1] -> [N, ngf*2^(n-1), base, base]: a full-size kernel projects z
+        blocks = [_up(nz, width, base, 1, 0)]
+        for _ in range(n - 1):
+            # [N, w, s, s] -> [N, w/2, 2s, 2s]
+            blocks.append(_up(width, width // 2, 4, 2, 1))
+            width //= 2
+        # [N, ngf, S/2, S/2] -> [N, channels, S, S]; Tanh matches data scaled to [-1, 1]
+        blocks.append(nn.Sequential(nn.Conv2DTranspose(ngf, channels, 4, 2, 1, bias_attr=False), nn.Tanh()))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, z: paddle.Tensor) -> paddle.Tensor:
+        return self.blocks(z)
+
+
+class Discriminator(nn.Layer):
+    """Maps images [N, channels, S, S] to one real-vs-fake logit each, shape [N].
+
+    Strided convolutions only (no pooling, no fully connected layer), BatchNorm
+    after every block but the first, LeakyReLU(0.2), and no Sigmoid: the loss is
+    BCE-with-logits, which is numerically safer.
+
+    Args:
+        image_size: S, one of 28, 32, 64.
+        ndf: channels of the first block; each block towards the logit doubles it.
+        channels: image channels (1 for digits).
+    """
+
+    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1):
+        super().__init__()
+        base, n = layout(image_size)
+        # [N, channels, S, S] -> [N, ndf, S/2, S/2]; no BatchNorm on the input block (DCGAN)
+        blocks = [_down(channels, ndf, batch_norm=False)]
+        width = ndf
+        for _ in range(n - 1):
+            # [N, w, s, s] -> [N, 2w, s/2, s/2]
+            blocks.append(_down(width, width * 2, batch_norm=True))
+            width *= 2
+        # [N, ndf*2^(n-1), base, base] -> [N, 1, 1, 1]: a full-size kernel gives one logit
+        blocks.append(nn.Conv2D(width, 1, base, 1, 0, bias_attr=False))
+        self.blocks = nn.Sequential(*blocks)
+
+    def forward(self, images: paddle.Tensor) -> paddle.Tensor:
+        return self.blocks(images).flatten()
+
+
+def init_dcgan_weights(net: nn.Layer) -> None:
+    """DCGAN initialisation: conv weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), BN shift 0."""
+    conv_init = nn.initializer.Normal(0.0, 0.02)
+    scale_init = nn.initializer.Normal(1.0, 0.02)
+    zero = nn.initializer.Constant(0.0)
+    for layer in net.sublayers():
+        if isinstance(layer, (nn.Conv2D, nn.Conv2DTranspose)):
+            conv_init(layer.weight)
+            if layer.bias is not None:
+                zero(layer.bias)
+        elif isinstance(layer, nn.BatchNorm2D):
+            scale_init(layer.weight)
+            zero(layer.bias)
+
+
+def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1) -> tuple[Generator, Discriminator]:
+    """A freshly initialised (G, D) pair; seed paddle first for repeatable weights."""
+    generator = Generator(image_size, nz, ngf, channels)
+    discriminator = Discriminator(image_size, ndf, channels)
+    init_dcgan_weights(generator)
+    init_dcgan_weights(discriminator)
+    return generator, discriminator
