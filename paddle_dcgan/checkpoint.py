@@ -8,8 +8,10 @@ counters, the config, the RNG states and the loss history. The small
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,9 @@ def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int) -> Path:
 def find_checkpoint(spec: str, run_dir: Path) -> Path:
     """``latest`` -> newest checkpoint of ``run_dir``; a folder -> its newest; a file -> itself."""
     target = run_dir if spec == "latest" else Path(spec)
+    if spec == "latest" and not target.is_dir():
+        raise UserError(f"no run folder '{target}' to resume; train it first, or pick the run with "
+                        "-o run_name=NAME or --resume PATH")
     if target.is_file():
         return target
     if target.is_dir():
@@ -79,13 +84,29 @@ def find_checkpoint(spec: str, run_dir: Path) -> Path:
     raise UserError(f"checkpoint '{spec}' not found; pass 'latest', a run folder or a .pdckpt file")
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Silence file descriptor 2: paddle's C++ parser logs protobuf errors for a damaged file
+    before raising, and the exception we raise in its place already says what is wrong."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _load(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise UserError(f"checkpoint '{path}' not found; pass an existing file or run folder")
     if path.stat().st_size == 0:
         raise UserError(f"checkpoint '{path}' is empty (a save was interrupted); delete it and use an older one")
     try:
-        obj = paddle.load(str(path))
+        with _quiet_native_stderr():
+            obj = paddle.load(str(path))
     except Exception as exc:  # paddle raises many types for a damaged file
         raise UserError(f"checkpoint '{path}' is corrupt or not a paddle file ({type(exc).__name__}); "
                         "use another checkpoint of the run") from None
@@ -95,6 +116,21 @@ def _load(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
     if obj.get("version", 0) > VERSION:
         raise UserError(f"'{path}' was written by a newer paddle-dcgan (format version {obj['version']}); upgrade")
     return obj
+
+
+def load_weights(layer: paddle.nn.Layer, state: dict[str, Any], source: Path) -> None:
+    """``layer.set_state_dict(state)``, but a missing key or a shape mismatch is a UserError.
+
+    (paddle itself only warns and skips mismatched tensors, leaving random weights.)
+    """
+    expected = {k: list(v.shape) for k, v in layer.state_dict().items()}
+    given = {k: list(v.shape) for k, v in state.items()}
+    for key, shape in expected.items():
+        if given.get(key) != shape:
+            found = f"shape {given[key]}" if key in given else "nothing"
+            raise UserError(f"'{source}' does not match the network it describes ({key}: expected shape {shape}, "
+                            f"found {found}); use a file written by paddle-dcgan for this config")
+    layer.set_state_dict(state)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

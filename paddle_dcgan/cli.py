@@ -11,9 +11,10 @@ from .errors import UserError
 from .reporting import setup_logging
 
 
-def add_config_args(parser: argparse.ArgumentParser, default_config: str | None = "configs/dcgan.yaml") -> None:
+def add_config_args(parser: argparse.ArgumentParser) -> None:
     """PaddleClas/PaddleGAN style ``-c FILE -o a.b=1 -o c=2`` (or ``-o a.b=1 c=2``)."""
-    parser.add_argument("-c", "--config", default=default_config, help="YAML config file (default: %(default)s)")
+    parser.add_argument("-c", "--config", help="YAML config file, e.g. configs/dcgan.yaml "
+                                               "(default: the built-in defaults, which that file restates)")
     parser.add_argument("-o", "--override", action="append", nargs="+", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. -o train.epochs=5 model.ngf=32 (repeatable)")
 

@@ -49,7 +49,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20  # passes over the training images
+    epochs: int = 25  # passes over the training images
     batch_size: int = 64  # images per step (real images for D; as many fakes)
     log_every: int = 20  # steps between log lines
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
@@ -75,6 +75,9 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
+_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
 def _type_name(t: type) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
 
@@ -83,6 +86,8 @@ def _coerce(key: str, value: Any, target: type) -> Any:
     """Check ``value`` against the field type; ints are accepted where floats are."""
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
+    if target is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        return float(value)  # YAML 1.1 reads "1e-4" (no dot) as a string
     if target is str and value is None:
         return ""
     if isinstance(value, target) and not (target is int and isinstance(value, bool)):

@@ -126,16 +126,23 @@ def _candidate_dirs(name: str, data_dir: str) -> list[Path]:
     return [Path(d) for d in source.system_dirs] + [paddle_cache_dir(source.cache_name)]
 
 
-def _download(name: str, timeout: float) -> None:
-    """Run paddle's downloader in a child process so that a stalled network cannot hang us."""
-    cls = SOURCES[name].paddle_class
+def _download_command(name: str) -> list[str]:
     code = (
         "import paddle.vision.datasets as d\n"
-        f"for mode in ('train', 'test'): d.{cls}(mode=mode, download=True)\n"
+        f"for mode in ('train', 'test'): d.{SOURCES[name].paddle_class}(mode=mode, download=True)\n"
     )
+    return [sys.executable, "-c", code]
+
+
+def _download(name: str, timeout: float) -> None:
+    """Run paddle's downloader in a child process, killed after ``timeout`` seconds.
+
+    Paddle's downloader sets no network timeout, so on a link that drops packets
+    it can wait forever; a child process can always be stopped.
+    """
     log.info("downloading %s with paddle's downloader (giving up after %.0f s)", name, timeout)
     try:
-        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(_download_command(name), capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise UserError(f"downloading {name} took over {timeout:.0f} s; raise data.download_timeout, or put the "
                         f"files in a folder and pass -o data.dir=FOLDER") from None

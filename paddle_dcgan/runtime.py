@@ -8,14 +8,11 @@ Nothing in this module imports paddle at module level.
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import warnings
 
 from .errors import UserError
-
-log = logging.getLogger(__name__)
 
 # What configure_cpu_env decided, for the start-of-run log line and the benchmark.
 APPLIED: dict[str, str] = {}
@@ -100,8 +97,9 @@ def describe_cpu_env() -> str:
 def select_device(request: str) -> str:
     """Apply ``request`` (auto | cpu | gpu | gpu:N) with paddle.set_device.
 
-    Returns the device string paddle now uses. ``auto`` falls back to CPU with a
-    notice; an explicit GPU request that cannot be met is a :class:`UserError`.
+    Returns a description of the device now in use, e.g. ``"cpu (auto: this
+    paddle build has no CUDA support)"``, for the caller's start-up line. An
+    explicit GPU request that cannot be met is a :class:`UserError`.
     """
     import paddle
 
@@ -109,10 +107,9 @@ def select_device(request: str) -> str:
     count = paddle.device.cuda.device_count() if has_cuda else 0
     if request == "auto":
         if count > 0:
-            return paddle.set_device("gpu:0")
+            return f"{paddle.set_device('gpu:0')} (auto)"
         why = "this paddle build has no CUDA support" if not has_cuda else "no GPU is visible"
-        log.info("device=auto: %s, training on CPU", why)
-        return paddle.set_device("cpu")
+        return f"{paddle.set_device('cpu')} (auto: {why})"
     if request == "cpu":
         return paddle.set_device("cpu")
     index = 0 if request == "gpu" else int(request.split(":", 1)[1])

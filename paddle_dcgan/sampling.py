@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from .checkpoint import find_checkpoint, load_generator_file
+from .checkpoint import find_checkpoint, load_generator_file, load_weights
 from .errors import UserError
 from .models import Generator
 
@@ -54,10 +54,7 @@ def load_generator(path: str | Path) -> Generator:
     obj = load_generator_file(file)
     model = obj["model"] if "model" in obj else obj["config"]["model"]
     generator = Generator(model["image_size"], model["nz"], model["ngf"], channels=model.get("channels", 1))
-    missing, unexpected = generator.set_state_dict(obj["generator"]) or ([], [])
-    if missing or unexpected:
-        raise UserError(f"'{file}' does not match the generator it describes (missing {missing[:3]}, "
-                        f"unexpected {unexpected[:3]}); use a file written by paddle-dcgan")
+    load_weights(generator, obj["generator"], file)
     generator.eval()
     generator.source = str(file)
     generator.step = int(obj.get("step", 0))

@@ -28,7 +28,7 @@ from . import data, visualize
 from .config import RESUME_KEYS, Config, get
 from .errors import UserError
 from .models import build_models
-from .reporting import ProgressBar, StopRequest, add_log_file, format_duration
+from .reporting import ProgressBar, StopRequest, add_log_file, format_duration, setup_logging
 from .runtime import describe_cpu_env, select_device
 from .sampling import STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, generator_file_contents, noise
 
@@ -108,14 +108,15 @@ def _new_run_dir(output_dir: str, run_name: str) -> Path:
     return candidate
 
 
-def _check_resumable(saved: dict[str, Any], cfg: Config, dataset: str, path: Path) -> None:
+def _check_resumable(saved: dict[str, Any], cfg: Config, dataset: str | None, path: Path) -> None:
+    """Raise if ``cfg`` (and, once known, ``dataset``) cannot continue the checkpoint ``saved``."""
     now = cfg.to_dict()
     for key in RESUME_KEYS:
         before, after = get(saved["config"], key), get(now, key)
         if before != after:
             raise UserError(f"cannot resume {path}: it was trained with {key}={before!r}, the config says "
                             f"{after!r}; use -o {key}={before!r} or start a new run")
-    if saved["dataset"] != dataset:
+    if dataset is not None and saved["dataset"] != dataset:
         raise UserError(f"cannot resume {path}: it was trained on {saved['dataset']}, this config loads {dataset}; "
                         f"use -o data.name={saved['dataset']} or start a new run")
 
@@ -129,12 +130,15 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, resume: str | None = None):
+        setup_logging()
         self.cfg = cfg
         resume_path = ckpt.find_checkpoint(resume, Path(cfg.output_dir) / cfg.run_name) if resume else None
         saved = ckpt.load_checkpoint(resume_path) if resume_path else None
-
+        if saved:
+            _check_resumable(saved, cfg, None, resume_path)
         self.dataset, folder = data.resolve(cfg.data.name, cfg.data.dir, cfg.data.download,
                                             cfg.data.download_timeout, "train")
+        self.device = select_device(cfg.device)
         if saved:
             _check_resumable(saved, cfg, self.dataset, resume_path)
             run = resume_path.parent
@@ -142,7 +146,6 @@ class Trainer:
         else:
             self.run_dir = _new_run_dir(cfg.output_dir, cfg.run_name)
         self._log_file = add_log_file(self.run_dir / "train.log")
-        self.device = select_device(cfg.device)
         log.info("run folder %s | device %s | %s", self.run_dir, self.device, describe_cpu_env())
         log.info("config:\n%s", cfg.to_yaml().rstrip())
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
@@ -164,7 +167,7 @@ class Trainer:
         self.step = 0
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
         if saved:
-            self._restore(saved)
+            self._restore(saved, resume_path)
             log.info("resumed from %s at step %d (epoch %d)", resume_path, self.step, self.step // len(self.batches))
 
     # ------------------------------------------------------------ state
@@ -182,9 +185,9 @@ class Trainer:
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
         }
 
-    def _restore(self, saved: dict[str, Any]) -> None:
-        self.generator.set_state_dict(saved["generator"])
-        self.discriminator.set_state_dict(saved["discriminator"])
+    def _restore(self, saved: dict[str, Any], path: Path) -> None:
+        ckpt.load_weights(self.generator, saved["generator"], path)
+        ckpt.load_weights(self.discriminator, saved["discriminator"], path)
         self.opt_g.set_state_dict(saved["opt_g"])
         self.opt_d.set_state_dict(saved["opt_d"])
         self.step = int(saved["step"])

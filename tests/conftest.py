@@ -1,0 +1,59 @@
+"""Shared fixtures: tiny MNIST-format data made here, and a runner for the real tools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from paddle_dcgan.data import FILES, write_idx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Small nets and data so that an end-to-end run takes seconds on a CPU.
+TINY = ["model.ngf=8", "model.ndf=8", "model.nz=16", "train.batch_size=20", "train.log_every=5",
+        "train.num_fixed_samples=16", "data.name=mnist"]
+
+
+def make_idx_dataset(folder: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:
+    """Write a four-file MNIST-format dataset of blurry class-dependent blobs."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        labels = np.arange(n) % 10
+        images = rng.integers(0, 40, size=(n, 28, 28))
+        for i, label in enumerate(labels):  # a bright bar whose position encodes the class
+            images[i, 4 + 2 * label: 7 + 2 * label, 6:22] = 255
+        image_file, label_file = FILES[split]
+        write_idx(folder / image_file, images.astype(np.uint8))
+        write_idx(folder / label_file, labels.astype(np.uint8))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    return make_idx_dataset(tmp_path_factory.mktemp("tiny_mnist"))
+
+
+def run_tool(script: str, *args: str, cwd: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run tools/<script> as a user would, in ``cwd``."""
+    env = dict(os.environ, MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / script), *args], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{script} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    """Exit code 2, a single 'error:' line naming the problem, no traceback."""
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]

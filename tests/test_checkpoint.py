@@ -1,0 +1,77 @@
+import os
+
+import paddle
+import pytest
+
+from paddle_dcgan import checkpoint as ckpt
+from paddle_dcgan.errors import UserError
+from paddle_dcgan.models import Generator
+from paddle_dcgan.sampling import generator_file_contents, load_generator
+
+
+def _state(step):
+    return {"step": step, "value": paddle.to_tensor([float(step)])}
+
+
+def test_rotation_keeps_newest(tmp_path):
+    for step in (5, 10, 15, 20):
+        ckpt.save_checkpoint(tmp_path, _state(step), keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000015.pdckpt", "step_00000020.pdckpt"]
+    assert ckpt.find_checkpoint("latest", tmp_path).name == "step_00000020.pdckpt"
+    assert ckpt.load_checkpoint(ckpt.find_checkpoint(str(tmp_path), tmp_path))["value"].item() == 20.0
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".tmp-" in p.name]
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    path = tmp_path / "x.pdckpt"
+    ckpt.atomic_save({"format": ckpt.CHECKPOINT_FORMAT, "step": 1}, path)
+
+    def crash(obj, name):
+        open(name, "wb").close()  # paddle.save dying after opening its file
+        raise OSError("disk full")
+
+    monkeypatch.setattr(paddle, "save", crash)
+    with pytest.raises(OSError):
+        ckpt.atomic_save({"format": ckpt.CHECKPOINT_FORMAT, "step": 2}, path)
+    monkeypatch.undo()
+    assert ckpt.load_checkpoint(path)["step"] == 1
+    assert os.listdir(tmp_path) == ["x.pdckpt"]
+
+
+def test_bad_checkpoints_are_user_errors(tmp_path):
+    empty = tmp_path / "empty.pdckpt"
+    empty.touch()
+    with pytest.raises(UserError, match="is empty"):
+        ckpt.load_checkpoint(empty)
+    garbage = tmp_path / "garbage.pdckpt"
+    garbage.write_bytes(os.urandom(2000))
+    with pytest.raises(UserError, match="corrupt"):
+        ckpt.load_checkpoint(garbage)
+    other = tmp_path / "other.pdckpt"
+    paddle.save({"weights": paddle.ones([2])}, str(other))
+    with pytest.raises(UserError, match="not a paddle-dcgan"):
+        ckpt.load_checkpoint(other)
+    with pytest.raises(UserError, match="not found"):
+        ckpt.find_checkpoint(str(tmp_path / "nothing"), tmp_path)
+    with pytest.raises(UserError, match="no checkpoint in"):
+        ckpt.find_checkpoint("latest", tmp_path)
+
+
+def test_generator_file_roundtrip(tmp_path):
+    paddle.seed(0)
+    g = Generator(32, nz=16, ngf=8)
+    model = {"image_size": 32, "nz": 16, "ngf": 8, "ndf": 8}
+    ckpt.atomic_save(generator_file_contents(g, model, "mnist", 42), tmp_path / "generator.pdparams")
+    loaded = load_generator(tmp_path)
+    assert loaded.step == 42 and not loaded.training
+    z = paddle.randn([3, 16, 1, 1])
+    g.eval()
+    assert paddle.allclose(g(z), loaded(z)).item()
+
+
+def test_generator_file_with_wrong_shapes(tmp_path):
+    g = Generator(28, nz=16, ngf=8)
+    model = {"image_size": 28, "nz": 16, "ngf": 16, "ndf": 8}  # says ngf=16, weights are ngf=8
+    ckpt.atomic_save(generator_file_contents(g, model, "mnist", 1), tmp_path / "generator.pdparams")
+    with pytest.raises(UserError, match="does not match"):
+        load_generator(tmp_path / "generator.pdparams")

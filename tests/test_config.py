@@ -1,0 +1,100 @@
+import pytest
+
+from paddle_dcgan.config import Config, config_from_dict, load_config, parse_overrides
+from paddle_dcgan.errors import UserError
+
+from conftest import ROOT, assert_one_line_error, run_tool
+
+
+def test_shipped_config_only_overrides_defaults():
+    cfg = load_config(str(ROOT / "configs" / "dcgan.yaml"))
+    assert cfg.run_name == "dcgan"
+    assert cfg.model.image_size == 28 and cfg.train.batch_size == 64 and cfg.data.name == "auto"
+    assert cfg.optim.lr_g == 2e-4 and cfg.optim.beta1 == 0.5
+
+
+def test_overrides_are_typed_and_win(tmp_path):
+    file = tmp_path / "x.yaml"
+    file.write_text("train:\n  epochs: 3\nseed: 5\n")
+    cfg = load_config(str(file), ["train.epochs=7", "optim.lr_d=1e-3", "device=cpu", "data.download=true",
+                                  "optim.beta1=0"])
+    assert cfg.run_name == "x" and cfg.seed == 5
+    assert cfg.train.epochs == 7 and cfg.optim.lr_d == 1e-3 and cfg.device == "cpu"
+    assert cfg.data.download is True and isinstance(cfg.optim.beta1, float)
+
+
+def test_section_mapping_in_override():
+    cfg = load_config(None, ["model={ngf: 16, ndf: 32}"])
+    assert (cfg.model.ngf, cfg.model.ndf) == (16, 32)
+
+
+def test_roundtrip_through_dict():
+    cfg = load_config(None, ["model.ngf=16", "run_name=r"])
+    assert config_from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("overrides, fragment", [
+    (["train.batchsize=3"], "did you mean 'train.batch_size'"),
+    (["nope=1"], "unknown config key 'nope'"),
+    (["train.epochs=ten"], "'train.epochs' must be an integer"),
+    (["train.epochs=2.5"], "'train.epochs' must be an integer"),
+    (["train.epochs=true"], "'train.epochs' must be an integer"),
+    (["data.download=1"], "'data.download' must be true or false"),
+    (["optim.lr_g=fast"], "'optim.lr_g' must be a number"),
+    (["train.batch_size=0"], "'train.batch_size' = 0 is out of range"),
+    (["optim.lr_g=-0.1"], "'optim.lr_g' = -0.1 is out of range"),
+    (["optim.beta1=1"], "optim.beta1"),
+    (["model.image_size=48"], "28, 32 or 64"),
+    (["data.name=cifar"], "mnist_subset"),
+    (["device=tpu"], "auto, cpu, gpu or gpu:N"),
+    (["run_name=a/b"], "run_name"),
+    (["train=3"], "is a section"),
+    (["train.epochs.x=3"], "is not a section"),
+    (["epochs"], "section.key=value"),
+])
+def test_bad_values_name_the_key(overrides, fragment):
+    with pytest.raises(UserError, match=None) as info:
+        load_config(None, overrides)
+    assert fragment in str(info.value)
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(UserError, match="not found"):
+        load_config(str(tmp_path / "missing.yaml"))
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train:\n  epochs: [1\n")
+    with pytest.raises(UserError, match="not valid YAML at line"):
+        load_config(str(broken))
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="mapping"):
+        load_config(str(listing))
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("model:\n  ngf_: 3\n")
+    with pytest.raises(UserError, match="did you mean 'model.ngf'"):
+        load_config(str(typo))
+
+
+def test_both_override_styles():
+    assert parse_overrides(["a.b=1", "c=x y", "d="]) == [("a.b", 1), ("c", "x y"), ("d", "")]
+
+
+def test_cli_errors_are_one_line_exit_2(tmp_path):
+    assert_one_line_error(run_tool("train.py", "-o", "train.batchsize=3", cwd=tmp_path, check=False),
+                          "unknown config key 'train.batchsize'", "train.batch_size")
+    assert_one_line_error(run_tool("train.py", "-c", "nowhere.yaml", cwd=tmp_path, check=False), "nowhere.yaml")
+    assert_one_line_error(run_tool("train.py", "--bogus", cwd=tmp_path, check=False), "--bogus")
+    assert not (tmp_path / "output").exists()
+
+
+def test_cli_accepts_both_override_forms(tmp_path):
+    result = run_tool("train.py", "-c", str(ROOT / "configs/dcgan.yaml"), "-o", "train.epochs=2", "model.ngf=0",
+                      "-o", "seed=3", cwd=tmp_path, check=False)
+    assert_one_line_error(result, "model.ngf")  # the second item of the first -o was read
+
+
+def test_defaults_match_the_shipped_config():
+    # tools run without -c use the dataclass defaults; configs/dcgan.yaml restates them
+    defaults = load_config(None)
+    assert defaults == load_config(str(ROOT / "configs" / "dcgan.yaml")) and defaults.run_name == "dcgan"
+    assert Config().train.epochs == defaults.train.epochs

@@ -1,0 +1,124 @@
+"""The real tools on tiny data: train, files, determinism, exact resume, Ctrl-C, sampling."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+
+from conftest import ROOT, TINY, assert_one_line_error, run_tool
+
+
+def _train(cwd, data_dir, *extra, check=True):
+    return run_tool("train.py", "-c", str(ROOT / "configs/dcgan.yaml"), "-o", *TINY, f"data.dir={data_dir}",
+                    *extra, cwd=cwd, check=check)
+
+
+def _history(run_dir):
+    return load_checkpoint(list_checkpoints(run_dir)[-1])["history"]
+
+
+@pytest.fixture(scope="module")
+def straight_run(tiny_data, tmp_path_factory):
+    """Two epochs in one go: 200 images / batch 20 = 10 steps per epoch."""
+    cwd = tmp_path_factory.mktemp("straight")
+    _train(cwd, tiny_data, "-o", "train.epochs=2", "run_name=tiny")
+    return cwd / "output" / "tiny"
+
+
+def test_files_of_a_run(straight_run):
+    names = sorted(p.relative_to(straight_run).as_posix() for p in straight_run.rglob("*") if p.is_file())
+    assert names == ["checkpoints/step_00000010.pdckpt", "checkpoints/step_00000020.pdckpt", "config.yaml",
+                     "generator.pdparams", "history.csv", "loss_curve.png", "progress.gif",
+                     "samples/epoch_001.png", "samples/epoch_002.png", "train.log"]
+    saved = load_checkpoint(straight_run / "checkpoints/step_00000020.pdckpt")
+    assert saved["step"] == 20 and saved["epoch"] == 2 and saved["dataset"] == "mnist"
+    assert saved["config"]["model"]["ngf"] == 8 and len(saved["history"]["loss_d"]) == 20
+    assert set(saved) >= {"generator", "discriminator", "opt_g", "opt_d", "rng"}
+    assert "ngf: 8" in (straight_run / "config.yaml").read_text()
+    assert Image.open(straight_run / "progress.gif").n_frames == 2
+    rows = (straight_run / "history.csv").read_text().splitlines()
+    assert rows[0] == "step,loss_d,loss_g,d_real,d_fake,d_fake_g" and len(rows) == 21
+    log = (straight_run / "train.log").read_text()
+    assert "step 20/20" in log and "img/s" in log and "eta" in log and "D(x)" in log
+
+
+def test_same_seed_same_losses(straight_run, tiny_data, tmp_path):
+    _train(tmp_path, tiny_data, "-o", "train.epochs=2", "run_name=tiny")
+    assert _history(tmp_path / "output" / "tiny") == _history(straight_run)
+    _train(tmp_path, tiny_data, "-o", "train.epochs=1", "run_name=other", "seed=1")
+    assert _history(tmp_path / "output" / "other")["loss_d"] != _history(straight_run)["loss_d"][:10]
+
+
+def test_resume_continues_exactly(straight_run, tiny_data, tmp_path):
+    # stop mid-epoch: checkpoint every 5 steps, train 1 epoch, then drop the step-10 checkpoint
+    _train(tmp_path, tiny_data, "-o", "train.epochs=1", "run_name=tiny", "train.checkpoint_every=5")
+    run = tmp_path / "output" / "tiny"
+    (run / "checkpoints/step_00000010.pdckpt").unlink()
+    result = _train(tmp_path, tiny_data, "-o", "train.epochs=2", "run_name=tiny", "train.checkpoint_every=5",
+                    "--resume", "latest")
+    assert "resumed from" in result.stderr and "at step 5 (epoch 0)" in result.stderr
+    assert _history(run) == _history(straight_run)  # bit-identical losses after resuming
+    assert [p.name for p in list_checkpoints(run)] == [f"step_{s:08d}.pdckpt" for s in (10, 15, 20)]
+    # a second fresh run with the same name goes to a new folder, leaving this one intact
+    _train(tmp_path, tiny_data, "-o", "train.epochs=1", "run_name=tiny")
+    assert (tmp_path / "output" / "tiny-2" / "checkpoints/step_00000010.pdckpt").exists()
+    assert len(list_checkpoints(run)) == 3
+
+
+def test_resume_errors(straight_run, tiny_data, tmp_path):
+    result = _train(tmp_path, tiny_data, "-o", "train.epochs=3", "model.ngf=16", "--resume", str(straight_run),
+                    check=False)
+    assert_one_line_error(result, "model.ngf=8", "start a new run")
+    assert_one_line_error(_train(tmp_path, tiny_data, "--resume", "latest", check=False), "to resume")
+    bad = tmp_path / "bad.pdckpt"
+    bad.write_bytes(b"\x00" * 100)
+    assert_one_line_error(_train(tmp_path, tiny_data, "--resume", str(bad), check=False), "corrupt")
+    assert_one_line_error(_train(tmp_path, tiny_data, "-o", "device=gpu", check=False), "CPU-only build")
+
+
+def test_ctrl_c_saves_and_resumes(tiny_data, tmp_path):
+    cmd = [sys.executable, str(ROOT / "tools/train.py"), "-o", *TINY, f"data.dir={tiny_data}",
+           "train.epochs=500", "train.log_every=1", "run_name=tiny"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True, env=dict(os.environ, MPLBACKEND="Agg"))
+    for line in proc.stderr:  # wait until training is under way
+        if "step 3/" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, rest = proc.communicate(timeout=120)
+    assert proc.returncode == 130, rest
+    assert "stopped at step" in rest and "Traceback" not in rest
+    run = tmp_path / "output" / "tiny"
+    step = load_checkpoint(list_checkpoints(run)[-1])["step"]
+    assert step >= 3 and (run / "generator.pdparams").exists()
+    result = _train(tmp_path, tiny_data, "-o", "train.epochs=1", "run_name=tiny", "--resume", "latest")
+    if step < 10:
+        assert f"at step {step}" in result.stderr and list_checkpoints(run)[-1].name == "step_00000010.pdckpt"
+
+
+def test_infer_writes_grid_and_npy(straight_run, tmp_path):
+    result = run_tool("infer.py", "--run", str(straight_run), "-n", "10", "--seed", "3", "--npy", "--individual",
+                      "--out", str(tmp_path), cwd=tmp_path)
+    assert "10 digits" in result.stdout and "step 20" in result.stdout
+    samples = np.load(tmp_path / "samples_seed3.npy")
+    assert samples.shape == (10, 1, 28, 28) and samples.dtype == np.uint8
+    assert Image.open(tmp_path / "grid_seed3.png").size[0] > 28 * 3
+    assert len(list((tmp_path / "seed3").glob("*.png"))) == 10
+    again = run_tool("infer.py", "--checkpoint", str(list_checkpoints(straight_run)[-1]), "-n", "10", "--seed", "3",
+                     "--npy", "--out", str(tmp_path / "again"), cwd=tmp_path)
+    assert "step 20" in again.stdout
+    np.testing.assert_array_equal(np.load(tmp_path / "again" / "samples_seed3.npy"), samples)
+
+
+def test_infer_errors(tmp_path):
+    assert_one_line_error(run_tool("infer.py", "--run", str(tmp_path / "none"), cwd=tmp_path, check=False),
+                          "not found", "train first")
+    broken = tmp_path / "generator.pdparams"
+    broken.touch()
+    assert_one_line_error(run_tool("infer.py", "--checkpoint", str(broken), cwd=tmp_path, check=False), "is empty")
+    assert_one_line_error(run_tool("infer.py", "-n", "0", cwd=tmp_path, check=False), "--num")
