@@ -48,6 +48,13 @@ def checkpoint_path(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step_{step:08d}.pdckpt"
 
 
+def run_folder_of(path: Path) -> Path:
+    """The run a folder or file belongs to: a run folder itself, or the parent of checkpoints/."""
+    if path.is_dir():
+        return path
+    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+
+
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Full checkpoints of a run, oldest step first."""
     folder = run_dir / "checkpoints"

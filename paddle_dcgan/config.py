@@ -58,6 +58,13 @@ class TrainConfig:
 
 
 @dataclass
+class EvalConfig:
+    every_epochs: int = 0  # score the generator every N epochs while training (FID, MNIST score, ...); 0 = off
+    num_samples: int = 1000  # samples per in-training evaluation (capped at the held-out set's size)
+    classifier: str = ""  # .pdclf file from tools/train_classifier.py; "" = paddle_dcgan/classifiers/<dataset>.pdclf
+
+
+@dataclass
 class Config:
     run_name: str = ""  # results go to <output_dir>/<run_name>/; "" = the config file's name (dcgan)
     output_dir: str = "output"  # parent folder of all runs
@@ -67,6 +74,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -212,6 +220,8 @@ def validate(cfg: Config) -> None:
     _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (every epoch) or steps >= 1")
     _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", t.keep_checkpoints, "an integer >= 1")
     _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
+    _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
+    _check(cfg.eval.num_samples >= 100, "eval.num_samples", cfg.eval.num_samples, "an integer >= 100")
 
 
 # Keys that must match between a checkpoint and the config that resumes it:

@@ -107,11 +107,14 @@ def select_device(request: str) -> str:
     count = paddle.device.cuda.device_count() if has_cuda else 0
     if request == "auto":
         if count > 0:
-            return f"{paddle.set_device('gpu:0')} (auto)"
+            paddle.set_device("gpu:0")
+            return "gpu:0 (auto)"
         why = "this paddle build has no CUDA support" if not has_cuda else "no GPU is visible"
-        return f"{paddle.set_device('cpu')} (auto: {why})"
+        paddle.set_device("cpu")
+        return f"cpu (auto: {why})"
     if request == "cpu":
-        return paddle.set_device("cpu")
+        paddle.set_device("cpu")
+        return "cpu"
     index = 0 if request == "gpu" else int(request.split(":", 1)[1])
     if not has_cuda:
         raise UserError(
@@ -122,4 +125,5 @@ def select_device(request: str) -> str:
         raise UserError(
             f"device={request}: only {count} GPU(s) visible; use gpu:0..gpu:{count - 1}, cpu or auto"
         )
-    return paddle.set_device(f"gpu:{index}")
+    paddle.set_device(f"gpu:{index}")
+    return f"gpu:{index}"

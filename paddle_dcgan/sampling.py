@@ -58,6 +58,7 @@ def load_generator(path: str | Path) -> Generator:
     generator.eval()
     generator.source = str(file)
     generator.step = int(obj.get("step", 0))
+    generator.dataset = obj.get("dataset", "auto")
     return generator
 
 

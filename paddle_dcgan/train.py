@@ -166,9 +166,33 @@ class Trainer:
         self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
         self.step = 0
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
+        self.evals: list[dict[str, float]] = []  # one entry per in-training evaluation
+        self.scorer = self._make_scorer(folder) if cfg.eval.every_epochs else None
         if saved:
             self._restore(saved, resume_path)
             log.info("resumed from %s at step %d (epoch %d)", resume_path, self.step, self.step // len(self.batches))
+
+    def _make_scorer(self, folder: Path):
+        from .classifier import find_classifier
+        from .evaluate import RealSets, Scorer
+
+        classifier = find_classifier(self.cfg.eval.classifier, self.dataset)
+        if classifier.dataset != self.dataset:
+            raise UserError(f"eval.classifier {classifier.id} was trained on {classifier.dataset}, this run trains "
+                            f"on {self.dataset}; pass one for {self.dataset}")
+        reals = RealSets.load(self.dataset, folder, self.cfg.eval.num_samples, self.cfg.seed)
+        log.info("evaluating every %d epoch(s) on %d samples with %s", self.cfg.eval.every_epochs, len(reals.held_out),
+                 classifier.id)
+        return Scorer(classifier, reals)
+
+    def evaluate(self, epoch: int) -> None:
+        result = self.scorer.score_generator(self.generator, seed=self.cfg.seed)
+        keys = ("fid", "mnist_score", "classes_covered", "kl_to_uniform", "precision", "recall")
+        self.evals.append({"step": self.step, "epoch": epoch, **{k: result[k] for k in keys}})
+        floor = self.scorer.floor()
+        log.info("eval epoch %d | FID %.2f (real %.2f) | MNIST score %.2f | classes %d | precision %.3f recall %.3f",
+                 epoch, result["fid"], floor["fid"], result["mnist_score"], result["classes_covered"],
+                 result["precision"], result["recall"])
 
     # ------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
@@ -182,6 +206,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "history": self.history,
+            "evals": self.evals,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
         }
 
@@ -192,6 +217,7 @@ class Trainer:
         self.opt_d.set_state_dict(saved["opt_d"])
         self.step = int(saved["step"])
         self.history = {k: [float(v) for v in saved["history"][k]] for k in HISTORY_KEYS}
+        self.evals = list(saved.get("evals", []))
         random.setstate(saved["rng"]["python"])
         np.random.set_state(saved["rng"]["numpy"])
         paddle.set_rng_state(saved["rng"]["paddle"])
@@ -212,16 +238,24 @@ class Trainer:
         return visualize.to_uint8(images)
 
     def end_of_epoch(self, epoch: int) -> None:
-        """Write the epoch's fixed-noise grid, the animation, the curves and history.csv."""
+        """Write the epoch's fixed-noise grid, the animation, the curves and history.csv (and evaluate)."""
+        if self.scorer and epoch % self.cfg.eval.every_epochs == 0:
+            self.evaluate(epoch)
         samples = self.run_dir / "samples"
         visualize.save_grid(self._fixed_grid(), samples / f"epoch_{epoch:03d}.png")
         frames = [samples / f"epoch_{e:03d}.png" for e in range(1, epoch + 1)]
         visualize.save_gif([f for f in frames if f.exists()], self.run_dir / "progress.gif")
-        visualize.save_training_curves(self.history, self.run_dir / "loss_curve.png", len(self.batches))
+        extra = {"FID (in-training eval)": ([e["step"] for e in self.evals], [e["fid"] for e in self.evals])}
+        visualize.save_training_curves(self.history, self.run_dir / "loss_curve.png", len(self.batches),
+                                       extra if self.evals else None)
         rows = zip(range(1, self.step + 1), *(self.history[k] for k in HISTORY_KEYS))
         text = "step," + ",".join(HISTORY_KEYS) + "\n" + "".join(
             f"{s}," + ",".join(f"{v:.6g}" for v in vals) + "\n" for s, *vals in rows)
         (self.run_dir / "history.csv").write_text(text, encoding="utf-8")
+        if self.evals:
+            keys = list(self.evals[0])
+            rows = "".join(",".join(f"{e[k]:.6g}" for k in keys) + "\n" for e in self.evals)
+            (self.run_dir / "evals.csv").write_text(",".join(keys) + "\n" + rows, encoding="utf-8")
 
     # ------------------------------------------------------------ loop
     def fit(self) -> Path:

@@ -5,17 +5,11 @@ from pathlib import Path
 import numpy as np
 
 from paddle_dcgan import cli
+from paddle_dcgan.checkpoint import run_folder_of
 from paddle_dcgan.sampling import load_generator, sample
 from paddle_dcgan.errors import UserError
 from paddle_dcgan.runtime import select_device
 from paddle_dcgan.visualize import save_grid, to_uint8
-
-
-def _run_folder(source: Path) -> Path:
-    """The run a generator file or folder belongs to (where its infer/ output goes)."""
-    if source.is_dir():
-        return source
-    return source.parent.parent if source.parent.name == "checkpoints" else source.parent
 
 
 def main() -> None:
@@ -40,7 +34,7 @@ def main() -> None:
     device = select_device(args.device)
     generator = load_generator(source)
     images = to_uint8(sample(generator, args.num, seed=args.seed))
-    out = Path(args.out) if args.out else _run_folder(Path(source)) / "infer"
+    out = Path(args.out) if args.out else run_folder_of(Path(source)) / "infer"
     out.mkdir(parents=True, exist_ok=True)
     grid = out / f"grid_seed{args.seed}.png"
     save_grid(images, grid, scale=3)

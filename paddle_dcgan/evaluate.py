@@ -1,0 +1,182 @@
+"""Score generated digits against the real held-out digits, with a real-vs-real floor.
+
+The candidate set (generated images, quantised to 8 bits like real data) and a
+second real set drawn from the training split (disjoint from the held-out set)
+are both scored against the held-out set, with equal sizes, so the floor shows
+what a perfect generator would get on the same scale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import data, metrics
+from .classifier import Classifier
+from .errors import UserError
+from .sampling import sample
+from .visualize import to_uint8
+
+log = logging.getLogger(__name__)
+
+MIN_SAMPLES = 100
+METRIC_ROWS = (  # key, label, format, which direction is better
+    ("fid", "FID (classifier features)", "{:.3f}", "lower"),
+    ("mnist_score", "MNIST score (1-10)", "{:.3f}", "higher"),
+    ("classes_covered", "classes with >= 1%", "{:d}", "10"),
+    ("kl_to_uniform", "class KL to uniform", "{:.4f}", "lower"),
+    ("precision", "precision (k=3)", "{:.3f}", "higher"),
+    ("recall", "recall (k=3)", "{:.3f}", "higher"),
+)
+
+
+def to_classifier_input(images: np.ndarray) -> np.ndarray:
+    """Generated or stored images -> uint8 [N, 1, 28, 28].
+
+    Accepts float in [-1, 1] or uint8, shaped [N, 1, S, S] or [N, S, S] with S in
+    (28, 32, 64): 32 drops the 2-pixel padding, 64 is averaged down 2x2 then cropped.
+    """
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[:, None]
+    if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != images.shape[3] \
+            or images.shape[2] not in (28, 32, 64):
+        raise UserError(f"samples must be [N, 1, S, S] or [N, S, S] grey images with S in 28, 32, 64; "
+                        f"got shape {list(images.shape)}")
+    if images.dtype != np.uint8:
+        if not np.issubdtype(images.dtype, np.floating):
+            raise UserError(f"samples must be uint8 or float in [-1, 1], got {images.dtype}")
+        low, high = float(images.min()), float(images.max())
+        if low < -1.001 or high > 1.001:
+            raise UserError(f"float samples must lie in [-1, 1] (the generator's Tanh range), "
+                            f"got [{low:.3g}, {high:.3g}]; save uint8 pixels or rescale")
+        images = to_uint8(images)  # quantise like real data
+    size = images.shape[2]
+    if size == 32:
+        images = images[:, :, 2:30, 2:30]
+    elif size == 64:
+        pooled = images.reshape(len(images), 1, 32, 2, 32, 2).mean((3, 5))
+        images = np.rint(pooled[:, :, 2:30, 2:30]).astype(np.uint8)
+    return np.ascontiguousarray(images)
+
+
+@dataclass
+class RealSets:
+    """Held-out reference images and a disjoint real set of the same size from the training split."""
+
+    held_out: np.ndarray
+    other: np.ndarray
+
+    @classmethod
+    def load(cls, dataset: str, folder: Path, requested: int, seed: int) -> "RealSets":
+        """Sets of ``sample_count(requested, held-out size)`` images each."""
+        test_x, _ = data.load_split(dataset, folder, "test")
+        train_x, _ = data.load_split(dataset, folder, "train")
+        n = sample_count(requested, len(test_x))
+        if len(train_x) < n:
+            raise UserError(f"the {dataset} training split has {len(train_x)} images, fewer than the {n} needed "
+                            "for the real-vs-real floor; lower --num")
+        rng = np.random.default_rng([seed, 7])
+        pick = lambda x: x[np.sort(rng.choice(len(x), size=n, replace=False))][:, None]  # noqa: E731
+        return cls(pick(test_x), pick(train_x))
+
+
+def sample_count(requested: int, held_out_size: int) -> int:
+    """How many samples to score: at most the held-out set's size, at least MIN_SAMPLES."""
+    if requested < MIN_SAMPLES:
+        raise UserError(f"need at least {MIN_SAMPLES} samples for stable scores, asked for {requested}")
+    if held_out_size < requested:
+        log.info("the held-out set has %d images: scoring %d samples instead of %d", held_out_size,
+                 held_out_size, requested)
+    return min(requested, held_out_size)
+
+
+class Scorer:
+    """A classifier plus cached features of the real sets, reused across evaluations."""
+
+    def __init__(self, classifier: Classifier, reals: RealSets):
+        self.classifier = classifier
+        self.held_out = classifier.run(reals.held_out)
+        self.other = classifier.run(reals.other)
+        self.n = len(reals.held_out)
+        self._floor: dict | None = None
+
+    def score(self, images: np.ndarray) -> dict:
+        images = to_classifier_input(images)
+        if len(images) != self.n:
+            raise UserError(f"expected {self.n} samples (the reference set's size), got {len(images)}")
+        feats, probs = self.classifier.run(images)
+        return metrics.all_metrics(*self.held_out, feats, probs)
+
+    def floor(self) -> dict:
+        if self._floor is None:
+            self._floor = metrics.all_metrics(*self.held_out, *self.other)
+        return self._floor
+
+    def score_generator(self, generator, seed: int) -> dict:
+        return self.score(sample(generator, self.n, seed=seed))
+
+
+def report(result: dict, floor: dict, classifier: Classifier, source: str) -> dict:
+    return {"source": source, "classifier": classifier.id, "classifier_accuracy": classifier.accuracy,
+            "num_samples": result["num_samples"], "samples": result, "real_vs_real": floor}
+
+
+def format_table(reports: list[dict], names: list[str]) -> str:
+    """Rows of metrics, one column per report, then the real-vs-real floor."""
+    header = f"{'metric':<26}" + "".join(f"{n[-18:]:>20}" for n in names) + f"{'real vs real':>16}  better"
+    lines = [header, "-" * len(header)]
+    for key, label, fmt, better in METRIC_ROWS:
+        cells = "".join(f"{fmt.format(r['samples'][key]):>20}" for r in reports)
+        lines.append(f"{label:<26}{cells}{fmt.format(reports[0]['real_vs_real'][key]):>16}  {better}")
+    first = reports[0]
+    lines.append(f"{'samples scored':<26}" + "".join(f"{r['num_samples']:>20d}" for r in reports))
+    lines.append(f"classifier {first['classifier']} (held-out accuracy {first['classifier_accuracy']:.4f})")
+    return "\n".join(lines)
+
+
+def check_comparable(reports: list[dict], names: list[str]) -> None:
+    ids = {r["classifier"] for r in reports}
+    if len(ids) > 1:
+        detail = ", ".join(f"{n}: {r['classifier']}" for n, r in zip(names, reports))
+        raise UserError(f"scores were made with different classifiers ({detail}); re-run tools/eval.py on both "
+                        "with the same --classifier")
+
+
+def load_report(path: str) -> dict:
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"results file '{path}' not found; pass an eval.json written by tools/eval.py") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise UserError(f"'{path}' is not a JSON file; pass an eval.json written by tools/eval.py") from None
+    if not isinstance(obj, dict) or "classifier" not in obj or "samples" not in obj:
+        raise UserError(f"'{path}' is not an eval.json written by tools/eval.py")
+    return obj
+
+
+def save_histogram(result: dict, floor: dict, path: Path) -> None:
+    """Bar chart of predicted classes of the samples, beside the real set's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    digits = np.arange(10)
+    for offset, res, label in ((-0.2, result, "samples"), (0.2, floor, "real (other split)")):
+        counts = np.asarray(res["histogram"], float)
+        ax.bar(digits + offset, counts / counts.sum(), width=0.4, label=label)
+    ax.axhline(0.1, color="grey", linestyle="--", linewidth=1)
+    ax.set_xticks(digits)
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("share of samples")
+    ax.set_title(f"class histogram: {result['classes_covered']} classes >= 1%, KL {result['kl_to_uniform']:.3f}")
+    ax.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)

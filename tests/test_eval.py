@@ -1,0 +1,109 @@
+"""Classifier training and tools/eval.py end to end on tiny data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from paddle_dcgan.classifier import load_classifier, train_classifier
+from paddle_dcgan.data import SUBSET_DIR, load_split
+from paddle_dcgan.errors import UserError
+from paddle_dcgan.evaluate import to_classifier_input
+
+from conftest import ROOT, TINY, assert_one_line_error, make_idx_dataset, run_tool
+
+
+@pytest.fixture(scope="module")
+def tiny_eval(tmp_path_factory):
+    """A dataset with 200 held-out images, a classifier for it, and a trained tiny generator."""
+    root = tmp_path_factory.mktemp("eval")
+    folder = make_idx_dataset(root / "data", n_train=400, n_test=200)
+    run_tool("train_classifier.py", "--data", "mnist", "--data-dir", str(folder), "--epochs", "2",
+             "--out", str(root / "clf.pdclf"), cwd=root)
+    run_tool("train.py", "-o", *TINY, f"data.dir={folder}", "train.epochs=1", "run_name=g", cwd=root)
+    return root, folder
+
+
+def test_classifier_is_reproducible_and_checksummed(tiny_eval, tmp_path):
+    root, folder = tiny_eval
+    first = load_classifier(root / "clf.pdclf")
+    assert first.dataset == "mnist" and first.accuracy > 0.5  # bars encode the class: easy to learn
+    again = train_classifier("mnist", folder, epochs=2, seed=0)
+    assert again.checksum == first.checksum
+    damaged = tmp_path / "damaged.pdclf"
+    again.checksum = "0" * 64
+    again.save(damaged)
+    with pytest.raises(UserError, match="fails its checksum"):
+        load_classifier(damaged)
+
+
+def test_shipped_classifier_accuracy():
+    clf = load_classifier(ROOT / "paddle_dcgan" / "classifiers" / "mnist_subset.pdclf")
+    images, labels = load_split("mnist_subset", SUBSET_DIR, "test")
+    measured = clf.accuracy_on(images[:, None], labels)
+    assert measured == pytest.approx(clf.accuracy) and measured >= 0.97
+
+
+def test_eval_tool_end_to_end(tiny_eval):
+    root, folder = tiny_eval
+    result = run_tool("eval.py", "--run", str(root / "output/g"), "--data-dir", str(folder),
+                      "--classifier", str(root / "clf.pdclf"), "-n", "500", cwd=root)
+    assert "scoring 200 samples instead of 500" in result.stderr
+    report = json.loads((root / "output/g/eval/eval.json").read_text())
+    assert report["num_samples"] == 200 and report["dataset"] == "mnist"
+    for key in ("fid", "mnist_score", "classes_covered", "kl_to_uniform", "precision", "recall"):
+        assert key in report["samples"] and key in report["real_vs_real"]
+    assert report["real_vs_real"]["fid"] < report["samples"]["fid"]  # one epoch of a tiny GAN is not real data
+    assert (root / "output/g/eval/class_histogram.png").stat().st_size > 1000
+    assert "real vs real" in result.stdout and "FID" in result.stdout
+
+    # real images as "samples" score like the floor; a collapsed set covers one class
+    test_x, test_y = load_split("mnist", folder, "test")
+    np.save(root / "real.npy", test_x[:, None])
+    run_tool("eval.py", "--samples", str(root / "real.npy"), "--data", "mnist", "--data-dir", str(folder),
+             "--classifier", str(root / "clf.pdclf"), "--out", str(root / "real_eval"), cwd=root)
+    real = json.loads((root / "real_eval/eval.json").read_text())
+    assert real["samples"]["fid"] == pytest.approx(0.0, abs=1e-4)
+    assert real["samples"]["precision"] == 1.0 and real["samples"]["recall"] == 1.0
+    np.save(root / "ones.npy", np.repeat(test_x[test_y == 1][:1, None], 200, axis=0))
+    run_tool("eval.py", "--samples", str(root / "ones.npy"), "--data", "mnist", "--data-dir", str(folder),
+             "--classifier", str(root / "clf.pdclf"), "--out", str(root / "ones_eval"), cwd=root)
+    ones = json.loads((root / "ones_eval/eval.json").read_text())
+    assert ones["samples"]["classes_covered"] == 1
+    assert ones["samples"]["kl_to_uniform"] == pytest.approx(np.log(10))
+
+    compared = run_tool("eval.py", "--compare", str(root / "real_eval/eval.json"), str(root / "ones_eval/eval.json"),
+                        cwd=root)
+    assert compared.stdout.count("FID") == 1 and "real_eval" in compared.stdout
+
+
+def test_eval_errors(tiny_eval, tmp_path):
+    root, folder = tiny_eval
+    common = ["--data", "mnist", "--data-dir", str(folder), "--classifier", str(root / "clf.pdclf")]
+    np.save(tmp_path / "rgb.npy", np.zeros((200, 3, 28, 28), np.uint8))
+    assert_one_line_error(run_tool("eval.py", "--samples", str(tmp_path / "rgb.npy"), *common, cwd=tmp_path,
+                                   check=False), "[200, 3, 28, 28]")
+    np.save(tmp_path / "range.npy", np.full((200, 1, 28, 28), 3.0, np.float32))
+    assert_one_line_error(run_tool("eval.py", "--samples", str(tmp_path / "range.npy"), *common, cwd=tmp_path,
+                                   check=False), "[-1, 1]")
+    np.save(tmp_path / "few.npy", np.zeros((20, 1, 28, 28), np.uint8))
+    assert_one_line_error(run_tool("eval.py", "--samples", str(tmp_path / "few.npy"), *common, cwd=tmp_path,
+                                   check=False), "at least 100")
+    # the shipped subset classifier does not match the tiny dataset
+    assert_one_line_error(run_tool("eval.py", "--samples", str(tmp_path / "few.npy"), "--data", "mnist",
+                                   "--data-dir", str(folder), "--classifier",
+                                   str(ROOT / "paddle_dcgan/classifiers/mnist_subset.pdclf"), cwd=tmp_path,
+                                   check=False), "trained on mnist_subset")
+    other = json.loads((root / "real_eval/eval.json").read_text()) if (root / "real_eval").exists() else None
+    if other:  # written by test_eval_tool_end_to_end when it ran first
+        other["classifier"] = "lenet-mnist-000000000000"
+        (tmp_path / "other.json").write_text(json.dumps(other))
+        assert_one_line_error(run_tool("eval.py", "--compare", str(root / "real_eval/eval.json"),
+                                       str(tmp_path / "other.json"), cwd=tmp_path, check=False),
+                              "different classifiers")
+
+
+def test_to_classifier_input_sizes():
+    for size in (28, 32, 64):
+        out = to_classifier_input(np.zeros((3, 1, size, size), np.float32))
+        assert out.shape == (3, 1, 28, 28) and out.dtype == np.uint8 and out.max() == 128  # 0.0 -> mid grey

@@ -1,0 +1,22 @@
+"""Execute the quickstart notebook's code cells as a user would (no Jupyter needed: it is JSON)."""
+
+import json
+import os
+
+import matplotlib
+
+from conftest import ROOT
+
+
+def test_quickstart_notebook_runs(tmp_path, monkeypatch):
+    matplotlib.use("Agg")
+    notebook = json.loads((ROOT / "notebooks" / "quickstart.ipynb").read_text())
+    cells = ["".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    assert len(cells) >= 3
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for source in cells:
+        exec(compile(source, "quickstart.ipynb", "exec"), namespace)  # noqa: S102
+    assert namespace["images"].shape == (64, 1, 28, 28)
+    assert namespace["G"].step == namespace["cfg"].train.epochs * 62  # 4,000 subset digits / 64 per batch
+    assert os.path.exists(tmp_path / "output" / "quickstart" / "progress.gif")

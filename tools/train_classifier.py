@@ -1,0 +1,33 @@
+"""Train the LeNet digit classifier that tools/eval.py scores with.
+
+python tools/train_classifier.py --data mnist_subset   # -> paddle_dcgan/classifiers/mnist_subset.pdclf
+"""
+
+from pathlib import Path
+
+from paddle_dcgan import cli
+from paddle_dcgan.classifier import default_classifier_path, train_classifier
+from paddle_dcgan.config import DATASETS
+from paddle_dcgan.data import resolve
+
+
+def main() -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--data", default="auto", choices=DATASETS, help="dataset whose training split is used")
+    parser.add_argument("--data-dir", default="", help="folder with the dataset's IDX files (as data.dir)")
+    parser.add_argument("--download", action="store_true", help="download a missing dataset (as data.download)")
+    parser.add_argument("--epochs", type=int, default=10, help="passes over the training split")
+    parser.add_argument("--seed", type=int, default=0, help="weights and shuffling seed")
+    parser.add_argument("--out", help="output file (default: paddle_dcgan/classifiers/<dataset>.pdclf)")
+    args = parser.parse_args()
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    dataset, folder = resolve(args.data, args.data_dir, args.download, split="test")
+    model = train_classifier(dataset, folder, args.epochs, args.seed)
+    out = Path(args.out) if args.out else default_classifier_path(dataset)
+    model.save(out)
+    print(f"{model.id}: held-out accuracy {model.accuracy:.4f} -> {out}")
+
+
+if __name__ == "__main__":
+    cli.run(main)
