@@ -47,8 +47,17 @@ def configure_cpu_env(environ=os.environ) -> None:
       CPUs with AVX-512 it would be a slowdown, so it is never set there.
     - ``GLOG_minloglevel=2``: hide paddle's C++ info/warning log lines.
 
-    A variable already present in the environment is left alone.
+    A variable already present in the environment is left alone, and
+    ``PADDLE_DCGAN_CPU_TUNING=0`` turns the thread/MKL choices off altogether
+    (the benchmark uses it to measure paddle as installed).
     """
+    warnings.filterwarnings("ignore", message=".*ccache.*")
+    # BatchNorm warns on every training forward that it tracks running stats: that is intended here.
+    warnings.filterwarnings("ignore", message="When training, we now always track")
+    if environ.get("PADDLE_DCGAN_CPU_TUNING", "1") == "0":
+        environ.setdefault("GLOG_minloglevel", "2")
+        SKIPPED["PADDLE_DCGAN_CPU_TUNING"] = "0"
+        return
     wanted = {
         "OMP_NUM_THREADS": str(usable_cores()),
         "GLOG_minloglevel": "2",
@@ -63,9 +72,6 @@ def configure_cpu_env(environ=os.environ) -> None:
         else:
             environ[key] = value
             APPLIED[key] = value
-    warnings.filterwarnings("ignore", message=".*ccache.*")
-    # BatchNorm warns on every training forward that it tracks running stats: that is intended here.
-    warnings.filterwarnings("ignore", message="When training, we now always track")
 
 
 def import_paddle_quietly() -> None:
@@ -89,6 +95,8 @@ def import_paddle_quietly() -> None:
 
 def describe_cpu_env() -> str:
     """One line saying which CPU settings this process uses and who chose them."""
+    if "PADDLE_DCGAN_CPU_TUNING" in SKIPPED:
+        return "CPU tuning off (PADDLE_DCGAN_CPU_TUNING=0): paddle's own thread and MKL defaults"
     parts = [f"{k}={v} (set by paddle_dcgan)" for k, v in APPLIED.items() if k != "GLOG_minloglevel"]
     parts += [f"{k}={v} (yours)" for k, v in SKIPPED.items() if k != "GLOG_minloglevel"]
     return ", ".join(parts) or "no CPU settings applied"

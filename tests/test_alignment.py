@@ -1,0 +1,70 @@
+"""The port against a PyTorch twin with the same weights (skipped when torch is absent)."""
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from paddle_dcgan.models import build_models  # noqa: E402
+from paddle_dcgan.torch_twin import TwinDiscriminator, TwinGenerator  # noqa: E402
+from paddle_dcgan.train import discriminator_step, generator_step  # noqa: E402
+
+TOL = dict(rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_forward_losses_and_gradients_agree(size):
+    paddle.seed(0)
+    g, d = build_models(size, nz=16, ngf=8, ndf=8)
+    tg, td = TwinGenerator(g), TwinDiscriminator(d)
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((6, 16, 1, 1), dtype=np.float32)
+    real = np.tanh(rng.standard_normal((6, 1, size, size), dtype=np.float32))
+
+    fake = g(paddle.to_tensor(z))
+    t_fake = tg(torch.from_numpy(z))
+    np.testing.assert_allclose(fake.numpy(), t_fake.detach().numpy(), **TOL)
+
+    logits = d(paddle.concat([paddle.to_tensor(real), fake]))
+    t_logits = td(torch.cat([torch.from_numpy(real), t_fake]))
+    np.testing.assert_allclose(logits.numpy(), t_logits.detach().numpy(), **TOL)
+
+    target = np.r_[np.ones(6), np.zeros(6)].astype(np.float32)
+    loss = F.binary_cross_entropy_with_logits(logits, paddle.to_tensor(target))
+    t_loss = torch.nn.functional.binary_cross_entropy_with_logits(t_logits, torch.from_numpy(target))
+    np.testing.assert_allclose(float(loss), t_loss.item(), **TOL)
+
+    loss.backward()
+    t_loss.backward()
+    for net, twin in ((g, tg), (d, td)):
+        t_params = dict(twin.named_parameters())
+        for name, p in net.named_parameters():
+            if p.stop_gradient:  # BatchNorm running statistics
+                continue
+            t_grad = t_params[name].grad.numpy()
+            scale = max(np.abs(t_grad).max(), 1e-3)  # compare relative to the gradient's size
+            np.testing.assert_allclose(p.grad.numpy() / scale, t_grad / scale, rtol=0, atol=1e-5, err_msg=name)
+
+
+def test_training_steps_agree():
+    """Three full D+G steps with Adam: the losses stay together."""
+    from paddle_dcgan.torch_twin import gan_step
+
+    paddle.seed(1)
+    g, d = build_models(28, nz=16, ngf=8, ndf=8)
+    tg, td = TwinGenerator(g), TwinDiscriminator(d)
+    opt_g = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=g.parameters())
+    opt_d = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=d.parameters())
+    t_opt_g = torch.optim.Adam(tg.parameters(), 2e-4, betas=(0.5, 0.999))
+    t_opt_d = torch.optim.Adam(td.parameters(), 2e-4, betas=(0.5, 0.999))
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        z = rng.standard_normal((8, 16, 1, 1), dtype=np.float32)
+        real = np.tanh(rng.standard_normal((8, 1, 28, 28), dtype=np.float32))
+        fake, stats = discriminator_step(g, d, opt_d, paddle.to_tensor(real), paddle.to_tensor(z))
+        stats.update(generator_step(d, opt_g, fake))
+        t_stats = gan_step(tg, td, t_opt_g, t_opt_d, torch.from_numpy(real), torch.from_numpy(z))
+        for key in ("loss_d", "loss_g"):
+            np.testing.assert_allclose(stats[key], t_stats[key], rtol=1e-4, atol=1e-5, err_msg=key)
