@@ -18,10 +18,12 @@ from typing import Callable
 import numpy as np
 
 SETTINGS = {
-    # name: (framework, environment changes); None removes a variable
+    # name: (framework, environment changes); None removes a variable, so that each child starts
+    # from a user's plain environment rather than the one this process set up
     "paddle as installed": ("paddle", {"PADDLE_DCGAN_CPU_TUNING": "0", "OMP_NUM_THREADS": None,
                                        "MKL_DEBUG_CPU_TYPE": None}),
-    "paddle tuned": ("paddle", {}),
+    "paddle tuned": ("paddle", {"PADDLE_DCGAN_CPU_TUNING": None, "OMP_NUM_THREADS": None,
+                                "MKL_DEBUG_CPU_TYPE": None}),
     "pytorch twin": ("torch", {}),
 }
 

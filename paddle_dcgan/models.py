@@ -32,10 +32,55 @@ def layout(image_size: int) -> tuple[int, int]:
     return base, (image_size // base).bit_length() - 1
 
 
+def _plain(conv) -> bool:
+    """No padding, groups or dilation, NCHW: the cases the GEMM forms below handle."""
+    padding = conv._padding if isinstance(conv._padding, (list, tuple)) else [conv._padding]
+    return (all(p == 0 for p in padding) and conv._groups in (None, 1) and conv._dilation == [1, 1]
+            and conv._data_format == "NCHW")
+
+
+class WholeMapConvTranspose2D(nn.Conv2DTranspose):
+    """``nn.Conv2DTranspose`` that computes a 1x1 input (stride 1, no padding) as one GEMM.
+
+    On a 1x1 input every output pixel is ``z @ W[:, :, i, j]``: a matrix product
+    [N, in] @ [in, out*k*k]. Paddle's CPU conv-transpose kernel runs it ~5x
+    slower than ``paddle.matmul`` (README, Performance). Same parameters, same
+    state_dict keys and the same results as the stock layer (tests/test_models.py);
+    any other input goes through the stock kernel.
+    """
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if tuple(x.shape[2:]) != (1, 1) or not _plain(self) or self._stride != [1, 1] or self.output_padding:
+            return super().forward(x)
+        in_ch, out_ch, kh, kw = self.weight.shape
+        out = paddle.matmul(x.reshape([-1, in_ch]), self.weight.reshape([in_ch, out_ch * kh * kw]))
+        out = out.reshape([-1, out_ch, kh, kw])
+        return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+
+
+class WholeMapConv2D(nn.Conv2D):
+    """``nn.Conv2D`` whose kernel covers the whole (unpadded) input, computed as one GEMM.
+
+    Such a layer is a fully connected layer in disguise: [N, in*k*k] @ [in*k*k, out].
+    Paddle's CPU conv kernel takes ~50x longer for it than ``paddle.matmul``. Same
+    parameters, keys and results as the stock layer; any other input goes through
+    the stock kernel.
+    """
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        out_ch, in_ch, kh, kw = self.weight.shape
+        if tuple(x.shape[2:]) != (kh, kw) or not _plain(self):
+            return super().forward(x)
+        out = paddle.matmul(x.reshape([-1, in_ch * kh * kw]), self.weight.reshape([out_ch, -1]), transpose_y=True)
+        out = out.reshape([-1, out_ch, 1, 1])
+        return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+
+
 def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     # Bias is dropped before BatchNorm: BN's own shift replaces it.
+    conv = WholeMapConvTranspose2D if stride == 1 and padding == 0 else nn.Conv2DTranspose
     return nn.Sequential(
-        nn.Conv2DTranspose(in_ch, out_ch, kernel, stride, padding, bias_attr=False),
+        conv(in_ch, out_ch, kernel, stride, padding, bias_attr=False),
         nn.BatchNorm2D(out_ch),
         nn.ReLU(),
     )
@@ -102,7 +147,7 @@ class Discriminator(nn.Layer):
             blocks.append(_down(width, width * 2, batch_norm=True))
             width *= 2
         # [N, ndf*2^(n-1), base, base] -> [N, 1, 1, 1]: a full-size kernel gives one logit
-        blocks.append(nn.Conv2D(width, 1, base, 1, 0, bias_attr=False))
+        blocks.append(WholeMapConv2D(width, 1, base, 1, 0, bias_attr=False))
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, images: paddle.Tensor) -> paddle.Tensor:

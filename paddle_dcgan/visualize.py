@@ -50,8 +50,8 @@ def save_grid(images_uint8: np.ndarray, path: Path, scale: int = 2) -> None:
 
 
 def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -> None:
-    """Animate the per-epoch grids; the last frame is held three times as long."""
-    frames = [Image.open(p).convert("P") for p in frame_paths]
+    """Animate the per-epoch grids at native resolution; the last frame is held three times as long."""
+    frames = [Image.open(p).reduce(2).convert("P") for p in frame_paths]  # grids are saved at 2x
     if not frames:
         return
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 3]

@@ -38,10 +38,11 @@ def test_discriminator_structure():
     d = Discriminator(28, ndf=8)
     kinds = [[type(layer).__name__ for layer in block] if isinstance(block, paddle.nn.Sequential)
              else [type(block).__name__] for block in d.blocks]
-    assert kinds == [["Conv2D", "LeakyReLU"], ["Conv2D", "BatchNorm2D", "LeakyReLU"], ["Conv2D"]]
+    assert kinds == [["Conv2D", "LeakyReLU"], ["Conv2D", "BatchNorm2D", "LeakyReLU"], ["WholeMapConv2D"]]
     assert not any(isinstance(layer, (paddle.nn.Sigmoid, paddle.nn.Linear, paddle.nn.MaxPool2D))
                    for layer in d.sublayers())
     assert [c._stride for c in d.sublayers() if isinstance(c, paddle.nn.Conv2D)][:2] == [[2, 2], [2, 2]]
+    assert isinstance(d.blocks[2], paddle.nn.Conv2D)  # a stock layer, only computed differently
 
 
 def test_unsupported_size():
@@ -69,3 +70,30 @@ def test_same_seed_same_weights():
     b, _ = build_models(28, 16, 8, 8)
     for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
         np.testing.assert_array_equal(p.numpy(), q.numpy(), err_msg=name)
+
+
+@pytest.mark.parametrize("bias", [False, None])
+def test_whole_map_layers_match_stock_paddle(bias):
+    """The GEMM forms give the stock layers' outputs and gradients, and share their state_dict."""
+    from paddle_dcgan.models import WholeMapConv2D, WholeMapConvTranspose2D
+
+    paddle.seed(3)
+    for fast, stock, shape in ((WholeMapConvTranspose2D(16, 8, 7, bias_attr=bias),
+                                paddle.nn.Conv2DTranspose(16, 8, 7, bias_attr=bias), [5, 16, 1, 1]),
+                               (WholeMapConv2D(8, 3, 7, bias_attr=bias), paddle.nn.Conv2D(8, 3, 7, bias_attr=bias),
+                                [5, 8, 7, 7])):
+        stock.set_state_dict(fast.state_dict())
+        assert fast.state_dict().keys() == stock.state_dict().keys()
+        x = paddle.randn(shape)
+        x.stop_gradient = False
+        out, ref = fast(x), stock(x)
+        np.testing.assert_allclose(out.numpy(), ref.numpy(), rtol=1e-5, atol=1e-6)
+        (out * out).sum().backward()
+        grad_fast = [x.grad.numpy().copy(), fast.weight.grad.numpy()]
+        x.clear_grad()
+        (ref * ref).sum().backward()
+        np.testing.assert_allclose(grad_fast[0], x.grad.numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(grad_fast[1], stock.weight.grad.numpy(), rtol=1e-4, atol=1e-5)
+        # other inputs fall back to the stock kernel
+        other = paddle.randn([2, shape[1], 3, 3] if shape[2] == 1 else [2, shape[1], 9, 9])
+        np.testing.assert_allclose(fast(other).numpy(), stock(other).numpy(), rtol=1e-5, atol=1e-6)
