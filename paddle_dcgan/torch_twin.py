@@ -85,4 +85,4 @@ def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float
     opt_g.step()
     for p in discriminator.parameters():
         p.requires_grad_(True)
-    return {"loss_d": float(loss_d), "loss_g": float(loss_g)}
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}

@@ -77,12 +77,16 @@ def discriminator_step(generator, discriminator, opt_d, real, z) -> tuple[paddle
     return fake, {k: float(v) for k, v in stats.items()}
 
 
-def generator_step(discriminator, opt_g, fake) -> dict[str, float]:
+def generator_step(discriminator, opt_g, fake, freeze_discriminator: bool = True) -> dict[str, float]:
     """G step: push the freshly updated D's verdict on ``fake`` towards 1 (non-saturating loss).
+
+    ``freeze_discriminator`` skips D's weight gradients, which the next D step would
+    discard anyway (False only to measure what that saves).
 
     Returns ``loss_g`` and ``d_fake_g`` = mean D(G(z)) after the D step.
     """
-    with frozen(discriminator):  # D's weight gradients would be discarded; don't compute them
+    freeze = frozen(discriminator) if freeze_discriminator else contextlib.nullcontext()
+    with freeze:
         logit = discriminator(fake)
         loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
         opt_g.clear_grad()
