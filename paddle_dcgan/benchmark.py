@@ -47,13 +47,11 @@ def conv_macs(net, example) -> int:
     total = [0]
 
     def hook(layer, inputs, output):
-        x, batch = inputs[0], inputs[0].shape[0]
         k = int(np.prod(layer._kernel_size))
-        if isinstance(layer, paddle.nn.Conv2DTranspose):
-            total[0] += int(np.prod(x.shape[1:])) * layer.weight.shape[1] * k
-        else:
+        if isinstance(layer, paddle.nn.Conv2DTranspose):  # every input pixel meets out_ch x k x k weights
+            total[0] += int(np.prod(inputs[0].shape[1:])) * layer.weight.shape[1] * k
+        else:  # every output pixel meets in_ch x k x k weights
             total[0] += int(np.prod(output.shape[1:])) * layer.weight.shape[1] * k
-        del batch
 
     handles = [m.register_forward_post_hook(hook) for m in net.sublayers()
                if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))]
@@ -67,10 +65,11 @@ def conv_macs(net, example) -> int:
 def train_flops_per_image(g_macs: int, d_macs: int) -> int:
     """FLOPs (2 per multiply-add) of one GAN step per real image, conv layers only.
 
-    G: forward + backward (2x) = 3 G.  D: forward on real and fake + their
-    backward (2x each) in the D step, forward + input-gradient backward in the
-    G step (D's weights are frozen there) = 2 + 4 + 1 + 1 = 8 D... minus the
-    input gradient of D's first layer, which nobody needs: about 7 D.
+    G: forward, then backward (input and weight gradients: 2x) = 3 G.
+    D: D step = forward on real and on fake (2 D) + backward of both (4 D);
+    G step = forward (1 D) + input-gradient backward only, D's weights being
+    frozen (1 D); 8 D, less the input gradient of D's first layer on real data,
+    which nobody needs: about 7 D.
     """
     return 2 * (3 * g_macs + 7 * d_macs)
 

@@ -106,7 +106,8 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
-def _load(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
+def load_file(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
+    """paddle.load a paddle-dcgan file whose ``format`` is one of ``expected``; any damage is a UserError."""
     if not path.is_file():
         raise UserError(f"checkpoint '{path}' not found; pass an existing file or run folder")
     if path.stat().st_size == 0:
@@ -142,9 +143,9 @@ def load_weights(layer: paddle.nn.Layer, state: dict[str, Any], source: Path) ->
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """A full training checkpoint, validated."""
-    return _load(path, (CHECKPOINT_FORMAT,))
+    return load_file(path, (CHECKPOINT_FORMAT,))
 
 
 def load_generator_file(path: Path) -> dict[str, Any]:
     """Either a generator-only file or a full checkpoint (both carry G's weights and model config)."""
-    return _load(path, (GENERATOR_FORMAT, CHECKPOINT_FORMAT))
+    return load_file(path, (GENERATOR_FORMAT, CHECKPOINT_FORMAT))

@@ -19,7 +19,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from . import data
-from .checkpoint import atomic_save, load_weights, _load
+from .checkpoint import atomic_save, load_file, load_weights
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class Classifier:
 
 def load_classifier(path: str | Path) -> Classifier:
     path = Path(path)
-    obj = _load(path, (FORMAT,))
+    obj = load_file(path, (FORMAT,))
     net = LeNet()
     load_weights(net, obj["weights"], path)
     if weights_checksum(net) != obj["checksum"]:

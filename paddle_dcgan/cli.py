@@ -28,8 +28,20 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see --help)")
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Keeps the docstring's layout; shows a default only where there is one worth showing."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if not (default is None or default is False or default == [] or default == argparse.SUPPRESS) \
+                and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
 def parser(description: str) -> argparse.ArgumentParser:
-    return _Parser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    return _Parser(description=description, formatter_class=_Help)
 
 
 def run(main: Callable[[], None]) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import paddle
 
-from .checkpoint import find_checkpoint, load_generator_file, load_weights
+from .checkpoint import GENERATOR_FORMAT, VERSION, find_checkpoint, load_generator_file, load_weights
 from .errors import UserError
 from .models import Generator
 
@@ -30,7 +30,7 @@ def noise(seed: int, stream: int, counter: int, n: int, nz: int) -> paddle.Tenso
 
 def generator_file_contents(generator: Generator, model: dict, dataset: str, step: int) -> dict:
     """What ``<run>/generator.pdparams`` holds: weights plus what is needed to rebuild the net."""
-    return {"format": "paddle-dcgan-generator", "version": 1, "model": model, "dataset": dataset,
+    return {"format": GENERATOR_FORMAT, "version": VERSION, "model": model, "dataset": dataset,
             "step": step, "generator": generator.state_dict()}
 
 

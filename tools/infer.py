@@ -21,7 +21,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed draws the same digits")
     parser.add_argument("--out", help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
-    parser.add_argument("--npy", action="store_true", help="also write samples.npy (uint8 [N, C, H, W])")
+    parser.add_argument("--npy", action="store_true", help="also write samples_seed<SEED>.npy (uint8 [N, C, H, W])")
     parser.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
     args = parser.parse_args()
     if args.num < 1:
