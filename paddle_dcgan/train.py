@@ -112,17 +112,14 @@ def _new_run_dir(output_dir: str, run_name: str) -> Path:
     return candidate
 
 
-def _check_resumable(saved: dict[str, Any], cfg: Config, dataset: str | None, path: Path) -> None:
-    """Raise if ``cfg`` (and, once known, ``dataset``) cannot continue the checkpoint ``saved``."""
+def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
+    """Raise if ``cfg`` differs from the checkpoint ``saved`` in a key that resuming must keep."""
     now = cfg.to_dict()
     for key in RESUME_KEYS:
         before, after = get(saved["config"], key), get(now, key)
         if before != after:
             raise UserError(f"cannot resume {path}: it was trained with {key}={before!r}, the config says "
                             f"{after!r}; use -o {key}={before!r} or start a new run")
-    if dataset is not None and saved["dataset"] != dataset:
-        raise UserError(f"cannot resume {path}: it was trained on {saved['dataset']}, this config loads {dataset}; "
-                        f"use -o data.name={saved['dataset']} or start a new run")
 
 
 class Trainer:
@@ -139,25 +136,28 @@ class Trainer:
         resume_path = ckpt.find_checkpoint(resume, Path(cfg.output_dir) / cfg.run_name) if resume else None
         saved = ckpt.load_checkpoint(resume_path) if resume_path else None
         if saved:
-            _check_resumable(saved, cfg, None, resume_path)
+            _check_resumable(saved, cfg, resume_path)
         self.dataset, folder = data.resolve(cfg.data.name, cfg.data.dir, cfg.data.download,
                                             cfg.data.download_timeout, "train")
+        if saved and saved["dataset"] != self.dataset:
+            raise UserError(f"cannot resume {resume_path}: it was trained on {saved['dataset']}, this config loads "
+                            f"{self.dataset}; use -o data.name={saved['dataset']} or start a new run")
+        images, labels = data.load_split(self.dataset, folder, "train")
+        self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
+                                    cfg.train.batch_size, cfg.seed)
+        self.scorer = self._make_scorer(folder) if cfg.eval.every_epochs else None
         self.device = select_device(cfg.device)
-        if saved:
-            _check_resumable(saved, cfg, self.dataset, resume_path)
-            run = resume_path.parent
-            self.run_dir = run.parent if run.name == "checkpoints" else run
-        else:
-            self.run_dir = _new_run_dir(cfg.output_dir, cfg.run_name)
+
+        # Everything that can be wrong with the input has been checked: only now touch the disk.
+        self.run_dir = ckpt.run_folder_of(resume_path) if saved else _new_run_dir(cfg.output_dir, cfg.run_name)
         self._log_file = add_log_file(self.run_dir / "train.log")
         log.info("run folder %s | device %s | %s", self.run_dir, self.device, describe_cpu_env())
         log.info("config:\n%s", cfg.to_yaml().rstrip())
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-
-        images, labels = data.load_split(self.dataset, folder, "train")
-        self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
-                                    cfg.train.batch_size, cfg.seed)
         log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, folder, len(images), len(self.batches))
+        if self.scorer:
+            log.info("evaluating every %d epoch(s) on %d samples with %s", cfg.eval.every_epochs, self.scorer.n,
+                     self.scorer.classifier.id)
 
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -171,7 +171,6 @@ class Trainer:
         self.step = 0
         self.history: dict[str, list[float]] = {k: [] for k in HISTORY_KEYS}
         self.evals: list[dict[str, float]] = []  # one entry per in-training evaluation
-        self.scorer = self._make_scorer(folder) if cfg.eval.every_epochs else None
         if saved:
             self._restore(saved, resume_path)
             log.info("resumed from %s at step %d (epoch %d)", resume_path, self.step, self.step // len(self.batches))
@@ -184,10 +183,7 @@ class Trainer:
         if classifier.dataset != self.dataset:
             raise UserError(f"eval.classifier {classifier.id} was trained on {classifier.dataset}, this run trains "
                             f"on {self.dataset}; pass one for {self.dataset}")
-        reals = RealSets.load(self.dataset, folder, self.cfg.eval.num_samples, self.cfg.seed)
-        log.info("evaluating every %d epoch(s) on %d samples with %s", self.cfg.eval.every_epochs, len(reals.held_out),
-                 classifier.id)
-        return Scorer(classifier, reals)
+        return Scorer(classifier, RealSets.load(self.dataset, folder, self.cfg.eval.num_samples, self.cfg.seed))
 
     def evaluate(self, epoch: int) -> None:
         result = self.scorer.score_generator(self.generator, seed=self.cfg.seed)

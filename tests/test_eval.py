@@ -107,3 +107,19 @@ def test_to_classifier_input_sizes():
     for size in (28, 32, 64):
         out = to_classifier_input(np.zeros((3, 1, size, size), np.float32))
         assert out.shape == (3, 1, 28, 28) and out.dtype == np.uint8 and out.max() == 128  # 0.0 -> mid grey
+
+
+def test_in_training_evaluation(tiny_eval, tmp_path):
+    root, folder = tiny_eval
+    common = ["-o", *TINY, f"data.dir={folder}", "run_name=e", "eval.every_epochs=1", "eval.num_samples=100"]
+    result = run_tool("train.py", *common, "train.epochs=2", f"eval.classifier={root / 'clf.pdclf'}", cwd=tmp_path,
+                      check=False)
+    assert result.returncode == 0, result.stderr
+    rows = (tmp_path / "output/e/evals.csv").read_text().splitlines()
+    assert rows[0].startswith("step,epoch,fid,mnist_score") and len(rows) == 3
+    assert result.stderr.count("eval epoch") == 2 and "FID" in result.stderr
+    # a missing classifier is caught before anything is written
+    missing = run_tool("train.py", *common, f"eval.classifier={tmp_path / 'none.pdclf'}", "run_name=m", cwd=tmp_path,
+                       check=False)
+    assert_one_line_error(missing, "no classifier at", "train_classifier.py")
+    assert not (tmp_path / "output/m").exists()
