@@ -21,6 +21,7 @@ from .errors import UserError
 
 DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist")
 IMAGE_SIZES = (28, 32, 64)
+AMP_MODES = ("off", "float16", "bfloat16")
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
     keep_checkpoints: int = 3  # newest full checkpoints kept in <run>/checkpoints; older ones are deleted
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
+    amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
 
 
 @dataclass
@@ -220,6 +222,7 @@ def validate(cfg: Config) -> None:
     _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (every epoch) or steps >= 1")
     _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", t.keep_checkpoints, "an integer >= 1")
     _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
+    _check(t.amp in AMP_MODES, "train.amp", t.amp, " | ".join(AMP_MODES))
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
     _check(cfg.eval.num_samples >= 100, "eval.num_samples", cfg.eval.num_samples, "an integer >= 100")
 

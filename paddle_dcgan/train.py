@@ -54,30 +54,73 @@ def frozen(layer: paddle.nn.Layer):
             p.stop_gradient = False
 
 
-def discriminator_step(generator, discriminator, opt_d, real, z) -> tuple[paddle.Tensor, dict[str, float]]:
+class Precision:
+    """Mixed precision for GPU runs (paddle.amp O1), or plain float32 when ``dtype`` is None.
+
+    float16 needs loss scaling (GradScaler) so small gradients do not flush to
+    zero; bfloat16 has float32's range and does not.
+    """
+
+    def __init__(self, dtype: str | None = None):
+        self.dtype = dtype
+        self.scaler = paddle.amp.GradScaler(init_loss_scaling=2.0 ** 15) if dtype == "float16" else None
+
+    def autocast(self):
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return paddle.amp.auto_cast(level="O1", dtype=self.dtype)
+
+    def backward_and_step(self, optimizer, loss: paddle.Tensor) -> None:
+        optimizer.clear_grad()
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaled = self.scaler.scale(loss)
+            scaled.backward()
+            self.scaler.minimize(optimizer, scaled)  # unscale, skip the step on inf/nan, adapt the scale
+
+
+FLOAT32 = Precision()
+
+
+def choose_precision(amp: str, device: str) -> Precision:
+    """``train.amp`` on a GPU; on CPU mixed precision is skipped with a notice (paddle's CPU AMP
+    kernels are slower than float32 and would change the results the tests pin down)."""
+    if amp == "off":
+        return FLOAT32
+    if not device.startswith("gpu"):
+        log.info("train.amp=%s needs a GPU; training in float32 on %s", amp, device.split()[0])
+        return FLOAT32
+    return Precision(amp)
+
+
+def discriminator_step(generator, discriminator, opt_d, real, z,
+                       precision: Precision = FLOAT32) -> tuple[paddle.Tensor, dict[str, float]]:
     """D step: push D(x) towards 1 and D(G(z)) towards 0.
 
     Args:
         real: images [B, C, S, S] in [-1, 1].
         z: noise [B, nz, 1, 1].
+        precision: float32, or mixed precision on a GPU.
 
     Returns:
         The fake batch G(z), still attached to G's graph for the G step, and
         ``loss_d``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the update.
     """
-    fake = generator(z)
-    logit_real = discriminator(real)
-    logit_fake = discriminator(fake.detach())  # no gradient into G here
-    loss = (F.binary_cross_entropy_with_logits(logit_real, paddle.ones_like(logit_real))
-            + F.binary_cross_entropy_with_logits(logit_fake, paddle.zeros_like(logit_fake)))
-    opt_d.clear_grad()
-    loss.backward()
-    opt_d.step()
+    with precision.autocast():
+        fake = generator(z)
+        logit_real = discriminator(real)
+        logit_fake = discriminator(fake.detach())  # no gradient into G here
+        loss = (F.binary_cross_entropy_with_logits(logit_real, paddle.ones_like(logit_real))
+                + F.binary_cross_entropy_with_logits(logit_fake, paddle.zeros_like(logit_fake)))
+    precision.backward_and_step(opt_d, loss)
     stats = {"loss_d": loss, "d_real": F.sigmoid(logit_real).mean(), "d_fake": F.sigmoid(logit_fake).mean()}
     return fake, {k: float(v) for k, v in stats.items()}
 
 
-def generator_step(discriminator, opt_g, fake, freeze_discriminator: bool = True) -> dict[str, float]:
+def generator_step(discriminator, opt_g, fake, freeze_discriminator: bool = True,
+                   precision: Precision = FLOAT32) -> dict[str, float]:
     """G step: push the freshly updated D's verdict on ``fake`` towards 1 (non-saturating loss).
 
     ``freeze_discriminator`` skips D's weight gradients, which the next D step would
@@ -87,11 +130,10 @@ def generator_step(discriminator, opt_g, fake, freeze_discriminator: bool = True
     """
     freeze = frozen(discriminator) if freeze_discriminator else contextlib.nullcontext()
     with freeze:
-        logit = discriminator(fake)
-        loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
-        opt_g.clear_grad()
-        loss.backward()
-        opt_g.step()
+        with precision.autocast():
+            logit = discriminator(fake)
+            loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
+        precision.backward_and_step(opt_g, loss)
     return {"loss_g": float(loss), "d_fake_g": float(F.sigmoid(logit).mean())}
 
 
@@ -152,6 +194,7 @@ class Trainer:
         self.run_dir = ckpt.run_folder_of(resume_path) if saved else _new_run_dir(cfg.output_dir, cfg.run_name)
         self._log_file = add_log_file(self.run_dir / "train.log")
         log.info("run folder %s | device %s | %s", self.run_dir, self.device, describe_cpu_env())
+        self.precision = choose_precision(cfg.train.amp, self.device)
         log.info("config:\n%s", cfg.to_yaml().rstrip())
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, folder, len(images), len(self.batches))
@@ -208,6 +251,7 @@ class Trainer:
             "history": self.history,
             "evals": self.evals,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
+            "scaler": self.precision.scaler.state_dict() if self.precision.scaler else None,
         }
 
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
@@ -221,6 +265,8 @@ class Trainer:
         random.setstate(saved["rng"]["python"])
         np.random.set_state(saved["rng"]["numpy"])
         paddle.set_rng_state(saved["rng"]["paddle"])
+        if self.precision.scaler and saved.get("scaler"):
+            self.precision.scaler.load_state_dict(saved["scaler"])
 
     def save(self) -> Path:
         path = ckpt.save_checkpoint(self.run_dir, self._state(), self.cfg.train.keep_checkpoints)
@@ -276,8 +322,9 @@ class Trainer:
                 for epoch in range(self.step // per_epoch, cfg.epochs):
                     for real, _labels in self.batches.epoch(epoch, start=self.step % per_epoch):
                         z = noise(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, cfg.batch_size, self.cfg.model.nz)
-                        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z)
-                        stats.update(generator_step(self.discriminator, self.opt_g, fake))
+                        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z,
+                                                         self.precision)
+                        stats.update(generator_step(self.discriminator, self.opt_g, fake, precision=self.precision))
                         self.step += 1
                         window_steps += 1
                         for key in HISTORY_KEYS:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import paddle
 import pytest
 from PIL import Image
 
@@ -53,6 +54,14 @@ def test_same_seed_same_losses(straight_run, tiny_data, tmp_path):
     assert _history(tmp_path / "output" / "tiny") == _history(straight_run)
     _train(tmp_path, tiny_data, "-o", "train.epochs=1", "run_name=other", "seed=1")
     assert _history(tmp_path / "output" / "other")["loss_d"] != _history(straight_run)["loss_d"][:10]
+
+
+@pytest.mark.skipif(paddle.device.is_compiled_with_cuda(), reason="checks what a CPU-only build does")
+def test_amp_is_skipped_on_cpu(straight_run, tiny_data, tmp_path):
+    result = _train(tmp_path, tiny_data, "-o", "train.epochs=2", "run_name=tiny", "train.amp=float16")
+    assert "train.amp=float16 needs a GPU; training in float32 on cpu" in result.stderr
+    assert _history(tmp_path / "output" / "tiny") == _history(straight_run)  # plain float32, bit for bit
+    assert_one_line_error(_train(tmp_path, tiny_data, "-o", "train.amp=fp8", check=False), "off | float16 | bfloat16")
 
 
 def test_resume_continues_exactly(straight_run, tiny_data, tmp_path):

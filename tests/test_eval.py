@@ -123,3 +123,14 @@ def test_in_training_evaluation(tiny_eval, tmp_path):
                        check=False)
     assert_one_line_error(missing, "no classifier at", "train_classifier.py")
     assert not (tmp_path / "output/m").exists()
+
+
+def test_a_real_set_scores_exactly_the_floor(tiny_eval):
+    """Scoring the disjoint real set as if it were samples reproduces the real-vs-real row."""
+    from paddle_dcgan.evaluate import RealSets, Scorer
+
+    root, folder = tiny_eval
+    reals = RealSets.load("mnist", folder, 150, seed=0)
+    scorer = Scorer(load_classifier(root / "clf.pdclf"), reals)
+    assert scorer.score(reals.other) == scorer.floor()
+    assert scorer.score(reals.held_out)["fid"] == pytest.approx(0.0, abs=1e-4)
