@@ -238,7 +238,9 @@ class Batches:
         return len(self.images) // self.batch_size
 
     def order(self, epoch: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, 1, epoch]).permutation(len(self.images))
+        from .sampling import STREAM_SHUFFLE
+
+        return np.random.default_rng([self.seed, STREAM_SHUFFLE, epoch]).permutation(len(self.images))
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple]:
         """Yield ``(images [B, C, S, S] float32 in [-1, 1], labels [B])`` from batch ``start`` on."""

@@ -18,7 +18,7 @@ from .models import Generator
 
 # Independent random streams derived from one seed.
 STREAM_TRAIN_NOISE = 0
-STREAM_SHUFFLE = 1  # used by data.Batches
+STREAM_SHUFFLE = 1  # data.Batches: the order of each epoch
 STREAM_FIXED_NOISE = 2
 
 
