@@ -221,11 +221,10 @@ def run_setting(name: str, argv: list[str]) -> dict:
 
 
 def make_parser():
-    import argparse
+    from . import cli
 
-    parser = argparse.ArgumentParser(description="Training and sampling speed of paddle-dcgan, against a PyTorch "
-                                                 "twin of the same model when torch is installed.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = cli.parser("Training and sampling speed of paddle-dcgan, against a PyTorch twin of the same model "
+                        "when torch is installed.")
     parser.add_argument("--image-size", type=int, default=28, choices=(28, 32, 64))
     parser.add_argument("--nz", type=int, default=100)
     parser.add_argument("--ngf", type=int, default=64)

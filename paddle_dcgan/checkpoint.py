@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import paddle
 
@@ -25,17 +25,17 @@ VERSION = 1
 _NAME = re.compile(r"step_(\d+)\.pdckpt$")
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """paddle.save to a temporary file beside ``path``, then rename over it.
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``.
 
-    paddle.save alone is not atomic: a process killed mid-write leaves a
-    truncated file. A rename within one folder is, so readers see the old file
+    Writers such as paddle.save are not atomic: a process killed mid-write leaves
+    a truncated file. A rename within one folder is, so readers see the old file
     or the new one, never half of one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        paddle.save(obj, str(tmp))
+        write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -44,15 +44,19 @@ def atomic_save(obj: Any, path: Path) -> None:
             tmp.unlink()
 
 
+def atomic_save(obj: Any, path: Path) -> None:
+    """paddle.save, atomically."""
+    write_atomically(path, lambda tmp: paddle.save(obj, str(tmp)))
+
+
 def checkpoint_path(run_dir: Path, step: int) -> Path:
     return run_dir / "checkpoints" / f"step_{step:08d}.pdckpt"
 
 
 def run_folder_of(path: Path) -> Path:
-    """The run a folder or file belongs to: a run folder itself, or the parent of checkpoints/."""
-    if path.is_dir():
-        return path
-    return path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    """The run a path belongs to: a run folder itself, or the run holding a checkpoints/ folder or file."""
+    folder = path if path.is_dir() else path.parent
+    return folder.parent if folder.name == "checkpoints" else folder
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -82,7 +86,7 @@ def find_checkpoint(spec: str, run_dir: Path) -> Path:
     if target.is_file():
         return target
     if target.is_dir():
-        run = target.parent if target.name == "checkpoints" else target
+        run = run_folder_of(target)
         found = list_checkpoints(run)
         if found:
             return found[-1]

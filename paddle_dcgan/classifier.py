@@ -120,6 +120,7 @@ def train_classifier(dataset: str, folder: Path, epochs: int, seed: int = 0, bat
     net = LeNet()
     opt = paddle.optimizer.Adam(lr, parameters=net.parameters())
     batches = data.Batches(train_x[:, None], train_y, batch_size, seed)
+    model = Classifier(net, dataset, 0.0, "")
     for epoch in range(epochs):
         net.train()
         total = 0.0
@@ -129,8 +130,9 @@ def train_classifier(dataset: str, folder: Path, epochs: int, seed: int = 0, bat
             loss.backward()
             opt.step()
             total += float(loss)
-        model = Classifier(net, dataset, 0.0, "")
-        acc = model.accuracy_on(test_x[:, None], test_y)
+        net.eval()
+        model.accuracy = model.accuracy_on(test_x[:, None], test_y)
         log.info("classifier epoch %d/%d | loss %.4f | held-out accuracy %.4f", epoch + 1, epochs,
-                 total / len(batches), acc)
-    return Classifier(net, dataset, acc, weights_checksum(net))
+                 total / len(batches), model.accuracy)
+    model.checksum = weights_checksum(net)
+    return model

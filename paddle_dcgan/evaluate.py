@@ -72,10 +72,14 @@ class RealSets:
     other: np.ndarray
 
     @classmethod
-    def load(cls, dataset: str, folder: Path, requested: int, seed: int) -> "RealSets":
-        """Sets of ``sample_count(requested, held-out size)`` images each."""
+    def load(cls, dataset: str, folder: Path, requested: int, seed: int, train_x: np.ndarray | None = None) -> "RealSets":
+        """Sets of ``sample_count(requested, held-out size)`` images each.
+
+        ``train_x``: the training split's uint8 [N, 28, 28] images when the caller holds them already.
+        """
         test_x, _ = data.load_split(dataset, folder, "test")
-        train_x, _ = data.load_split(dataset, folder, "train")
+        if train_x is None:
+            train_x, _ = data.load_split(dataset, folder, "train")
         n = sample_count(requested, len(test_x))
         if len(train_x) < n:
             raise UserError(f"the {dataset} training split has {len(train_x)} images, fewer than the {n} needed "

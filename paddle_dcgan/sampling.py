@@ -36,6 +36,9 @@ def generator_file_contents(generator: Generator, model: dict, dataset: str, ste
 
 def _resolve(path: str | Path) -> Path:
     path = Path(path)
+    if not path.exists():
+        raise UserError(f"'{path}' not found; train first (python tools/train.py -c configs/dcgan.yaml) or pass "
+                        "a run folder, a generator.pdparams or a .pdckpt file")
     if path.is_dir():
         weights = path / "generator.pdparams"
         return weights if weights.is_file() else find_checkpoint(str(path), path)

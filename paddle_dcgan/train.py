@@ -187,7 +187,7 @@ class Trainer:
         images, labels = data.load_split(self.dataset, folder, "train")
         self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
                                     cfg.train.batch_size, cfg.seed)
-        self.scorer = self._make_scorer(folder) if cfg.eval.every_epochs else None
+        self.scorer = self._make_scorer(folder, images) if cfg.eval.every_epochs else None
         self.device = select_device(cfg.device)
 
         # Everything that can be wrong with the input has been checked: only now touch the disk.
@@ -218,7 +218,7 @@ class Trainer:
             self._restore(saved, resume_path)
             log.info("resumed from %s at step %d (epoch %d)", resume_path, self.step, self.step // len(self.batches))
 
-    def _make_scorer(self, folder: Path):
+    def _make_scorer(self, folder: Path, train_images: np.ndarray):
         from .classifier import find_classifier
         from .evaluate import RealSets, Scorer
 
@@ -226,7 +226,8 @@ class Trainer:
         if classifier.dataset != self.dataset:
             raise UserError(f"eval.classifier {classifier.id} was trained on {classifier.dataset}, this run trains "
                             f"on {self.dataset}; pass one for {self.dataset}")
-        return Scorer(classifier, RealSets.load(self.dataset, folder, self.cfg.eval.num_samples, self.cfg.seed))
+        return Scorer(classifier, RealSets.load(self.dataset, folder, self.cfg.eval.num_samples, self.cfg.seed,
+                                                train_images))
 
     def evaluate(self, epoch: int) -> None:
         result = self.scorer.score_generator(self.generator, seed=self.cfg.seed)

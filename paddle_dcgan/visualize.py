@@ -7,12 +7,13 @@ matplotlib's non-interactive Agg canvas so nothing needs a display.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
+
+from .checkpoint import write_atomically
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -38,15 +39,8 @@ def _pil(grid: np.ndarray, scale: int) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def _replace(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_grid(images_uint8: np.ndarray, path: Path, scale: int = 2) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace(path, lambda tmp: _pil(make_grid(images_uint8), scale).save(tmp, format="PNG"))
+    write_atomically(path, lambda tmp: _pil(make_grid(images_uint8), scale).save(tmp, format="PNG"))
 
 
 def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -> None:
@@ -55,7 +49,7 @@ def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -
     if not frames:
         return
     durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 3]
-    _replace(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+    write_atomically(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
                                               duration=durations, loop=0))
 
 
@@ -105,8 +99,7 @@ def save_training_curves(history: dict[str, list[float]], path: Path, steps_per_
             secondary = ax.secondary_xaxis("top", functions=(lambda s: s / steps_per_epoch,
                                                              lambda e: e * steps_per_epoch))
             secondary.set_xlabel("epoch")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _replace(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def show_grid(images: np.ndarray, ncols: int | None = None, title: str | None = None, ax=None):

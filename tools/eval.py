@@ -59,11 +59,8 @@ def main() -> None:
             raise UserError(f"cannot read samples '{args.samples}' ({exc}); pass a .npy file") from None
         source, dataset_name = args.samples, args.data or "auto"
     else:
-        source = args.checkpoint or args.run
-        if not Path(source).exists():
-            raise UserError(f"'{source}' not found; train first or pass --run/--checkpoint/--samples")
-        select_device(args.device)
-        generator = load_generator(source)
+        select_device(args.device)  # before loading, so the weights land on that device
+        generator = load_generator(args.checkpoint or args.run)
         source, dataset_name = generator.source, args.data or generator.dataset
     dataset, folder = resolve(dataset_name, args.data_dir, split="test")
     classifier = find_classifier(args.classifier, dataset)

@@ -27,11 +27,8 @@ def main() -> None:
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
 
+    device = select_device(args.device)  # before loading, so the weights land on that device
     source = args.checkpoint or args.run
-    if not Path(source).exists():
-        raise UserError(f"'{source}' not found; train first (python tools/train.py -c configs/dcgan.yaml) "
-                        "or pass --run/--checkpoint")
-    device = select_device(args.device)
     generator = load_generator(source)
     images = to_uint8(sample(generator, args.num, seed=args.seed))
     out = Path(args.out) if args.out else run_folder_of(Path(source)) / "infer"
