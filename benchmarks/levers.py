@@ -1,32 +1,60 @@
 """Each speed lever of the training step, measured on its own (before / after).
 
-python benchmarks/levers.py [--batch-sizes 64 128] [--repeats 5]
+Run through ``python benchmarks/benchmark.py --levers``. Kept levers are switched
+off one at a time in the full GAN step; rejected ones are measured where they
+would apply (the full step, or the layer they replace). Thread/MKL settings are
+compared by the main table ("paddle as installed" vs "paddle tuned").
 
-Kept levers are switched off one at a time in the full GAN step; rejected ones
-are measured where they would apply (the full step, or the layer they replace).
-Thread/MKL settings are compared by tools/benchmark.py ("as installed" vs "tuned").
+The library has no switches for these levers: the stock variants are built here.
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 import warnings
 
-import paddle_dcgan  # noqa: F401  (CPU settings before paddle is imported)
-import paddle
-import paddle.nn.functional as F
+import paddle_dcgan
 
-from paddle_dcgan.benchmark import median_rate
-from paddle_dcgan.models import build_models
-from paddle_dcgan.train import discriminator_step, generator_step
+paddle_dcgan.tune_cpu()
+import paddle  # noqa: E402
+import paddle.nn.functional as F  # noqa: E402
+
+from measure import median_rate  # noqa: E402
+from paddle_dcgan.models import WholeMapConv2D, WholeMapConvTranspose2D, build_models  # noqa: E402
+from paddle_dcgan.steps import discriminator_step, generator_step  # noqa: E402
+
+
+def with_stock_layers(net: paddle.nn.Layer) -> paddle.nn.Layer:
+    """Swap the whole-map GEMM layers of ``net`` for paddle's stock conv layers, weights kept."""
+    for block in net.sublayers():
+        for name, child in list(block.named_children()):
+            if isinstance(child, (WholeMapConv2D, WholeMapConvTranspose2D)):
+                stock_cls = paddle.nn.Conv2D if isinstance(child, WholeMapConv2D) else paddle.nn.Conv2DTranspose
+                in_ch, out_ch = child._in_channels, child._out_channels
+                stock = stock_cls(in_ch, out_ch, child._kernel_size, child._stride, child._padding,
+                                  bias_attr=False if child.bias is None else None)
+                stock.set_state_dict(child.state_dict())
+                setattr(block, name, stock)
+    return net
+
+
+def unfrozen_generator_step(discriminator, opt_g, fake) -> None:
+    """The G step without freezing D: D's weight gradients are computed, then discarded."""
+    logit = discriminator(fake)
+    loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
+    opt_g.clear_grad()
+    loss.backward()
+    opt_g.step()
+    discriminator.clear_gradients()
 
 
 def make_steps(batch: int, steps: int, *, whole_map_gemm=True, freeze=True, to_static=False):
     """A callable running ``steps`` GAN steps of a fresh model built with the given levers."""
     paddle.seed(0)
-    g, d = build_models(28, 100, 64, 64, whole_map_gemm=whole_map_gemm)
+    g, d = build_models(28, 100, 64, 64)
+    if not whole_map_gemm:
+        g, d = with_stock_layers(g), with_stock_layers(d)
     if to_static:
         g, d = paddle.jit.to_static(g, full_graph=True), paddle.jit.to_static(d, full_graph=True)
     opt_g = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=g.parameters())
@@ -37,7 +65,10 @@ def make_steps(batch: int, steps: int, *, whole_map_gemm=True, freeze=True, to_s
     def run():
         for _ in range(steps):
             fake, _ = discriminator_step(g, d, opt_d, real, z)
-            generator_step(d, opt_g, fake, freeze_discriminator=freeze)
+            if freeze:
+                generator_step(d, opt_g, fake)
+            else:
+                unfrozen_generator_step(d, opt_g, fake)
 
     run()  # warm-up
     return run
@@ -73,15 +104,11 @@ def conv_transpose_as_gemm_fold(x, w):
     return F.fold(cols, [2 * h, 2 * h], [4, 4], strides=2, paddings=1)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+def run(batch_sizes: list[int], steps: int, repeats: int) -> None:
+    """Print the lever table: full-step img/s per variant, then single-layer timings."""
     warnings.filterwarnings("ignore", module="paddle.jit")
 
-    print(f"{'full GAN step, img/s':<52}" + "".join(f"{'batch ' + str(b):>12}" for b in args.batch_sizes))
+    print(f"{'full GAN step, img/s':<52}" + "".join(f"{'batch ' + str(b):>12}" for b in batch_sizes))
     variants = [
         ("all kept levers on", {}),
         ("  without whole-map GEMM layers (kept)", {"whole_map_gemm": False}),
@@ -89,13 +116,13 @@ def main() -> None:
         ("  with paddle.jit.to_static on G and D (rejected)", {"to_static": True}),
     ]
     table = {}
-    for b in args.batch_sizes:
-        runs = [make_steps(b, args.steps, **kwargs) for _, kwargs in variants]
-        table[b] = interleaved_rates(runs, args.steps * b, args.repeats)
+    for b in batch_sizes:
+        runs = [make_steps(b, steps, **kwargs) for _, kwargs in variants]
+        table[b] = interleaved_rates(runs, steps * b, repeats)
     for i, (label, _) in enumerate(variants):
-        print(f"{label:<52}" + "".join(f"{table[b][i]:>12.0f}" for b in args.batch_sizes))
+        print(f"{label:<52}" + "".join(f"{table[b][i]:>12.0f}" for b in batch_sizes))
 
-    batch = max(args.batch_sizes)
+    batch = max(batch_sizes)
     x = paddle.randn([batch, 64, 14, 14])
     w = paddle.randn([128, 64, 4, 4]) * 0.02
     xt = paddle.randn([batch, 128, 7, 7])
@@ -112,8 +139,4 @@ def main() -> None:
     ]
     print(f"\n{'one layer, forward+backward, batch ' + str(batch):<52}{'ms':>12}")
     for label, fn in rows:
-        print(f"{label:<52}{layer_ms(fn, args.repeats):>12.2f}")
-
-
-if __name__ == "__main__":
-    main()
+        print(f"{label:<52}{layer_ms(fn, repeats):>12.2f}")

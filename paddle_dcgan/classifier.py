@@ -19,7 +19,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from . import data
-from .checkpoint import atomic_save, load_file, load_weights
+from .files import load_tagged, load_weights, save_tagged
 from .errors import UserError
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,8 @@ def weights_checksum(net: nn.Layer) -> str:
 class Classifier:
     """A loaded classifier file: the net plus its provenance."""
 
-    def __init__(self, net: LeNet, dataset: str, accuracy: float, checksum: str, path: Path | None = None):
-        self.net, self.dataset, self.accuracy, self.checksum, self.path = net, dataset, accuracy, checksum, path
+    def __init__(self, net: LeNet, dataset: str, accuracy: float, checksum: str):
+        self.net, self.dataset, self.accuracy, self.checksum = net, dataset, accuracy, checksum
         self.net.eval()
 
     @property
@@ -83,19 +83,19 @@ class Classifier:
         return float((probs.argmax(1) == labels).mean())
 
     def save(self, path: Path) -> None:
-        atomic_save({"format": FORMAT, "version": 1, "dataset": self.dataset, "accuracy": self.accuracy,
-                     "checksum": self.checksum, "weights": self.net.state_dict()}, path)
+        save_tagged({"dataset": self.dataset, "accuracy": self.accuracy, "checksum": self.checksum,
+                     "weights": self.net.state_dict()}, FORMAT, path)
 
 
 def load_classifier(path: str | Path) -> Classifier:
     path = Path(path)
-    obj = load_file(path, (FORMAT,))
+    obj = load_tagged(path, (FORMAT,))
     net = LeNet()
     load_weights(net, obj["weights"], path)
     if weights_checksum(net) != obj["checksum"]:
         raise UserError(f"classifier '{path}' fails its checksum (damaged or edited); retrain it with "
                         "python tools/train_classifier.py")
-    return Classifier(net, obj["dataset"], float(obj["accuracy"]), obj["checksum"], path)
+    return Classifier(net, obj["dataset"], float(obj["accuracy"]), obj["checksum"])
 
 
 def default_classifier_path(dataset: str) -> Path:
@@ -103,12 +103,20 @@ def default_classifier_path(dataset: str) -> Path:
 
 
 def find_classifier(path: str, dataset: str) -> Classifier:
-    """The classifier at ``path``, or the one for ``dataset`` shipped with / trained into the package."""
+    """The classifier at ``path``, or the one for ``dataset`` shipped with / trained into the package.
+
+    It must have been trained on ``dataset``: scores against one dataset made with
+    another dataset's classifier mean nothing.
+    """
     file = Path(path) if path else default_classifier_path(dataset)
     if not file.is_file():
         raise UserError(f"no classifier at '{file}'; train one: python tools/train_classifier.py --data {dataset}"
                         + (f" --out {file}" if path else ""))
-    return load_classifier(file)
+    classifier = load_classifier(file)
+    if classifier.dataset != dataset:
+        raise UserError(f"classifier {classifier.id} was trained on {classifier.dataset}, the samples are scored "
+                        f"against {dataset}; pass a classifier for {dataset}")
+    return classifier
 
 
 def train_classifier(dataset: str, folder: Path, epochs: int, seed: int = 0, batch_size: int = 128,

@@ -1,4 +1,8 @@
-"""What the thin scripts in tools/ share: argument conventions and error handling."""
+"""What the thin scripts in tools/ share: argument conventions and error handling.
+
+Importing this module does not import paddle, so a tool can import it before
+calling :func:`paddle_dcgan.tune_cpu`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ import sys
 from typing import Callable
 
 from .errors import UserError
-from .reporting import setup_logging
+from .interrupt import TrainingStopped
+from .logs import setup_logging
 
 
 def add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +26,18 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
 
 def overrides(args: argparse.Namespace) -> list[str]:
     return [item for group in args.override for item in group]
+
+
+def add_generator_args(parser: argparse.ArgumentParser) -> None:
+    """``--run`` / ``--checkpoint`` / ``--device``: which trained generator to use, and where."""
+    parser.add_argument("--run", default="output/dcgan",
+                        help="run folder (uses its generator.pdparams, else its newest checkpoint)")
+    parser.add_argument("--checkpoint", help="a generator.pdparams or .pdckpt file; overrides --run")
+    parser.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
+
+
+def generator_source(args: argparse.Namespace) -> str:
+    return args.checkpoint or args.run
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,8 +70,6 @@ def run(main: Callable[[], None]) -> None:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt as exc:
-        from .train import TrainingStopped
-
         if not isinstance(exc, TrainingStopped):
             logging.getLogger("paddle_dcgan").warning("interrupted")
         sys.exit(130)

@@ -22,6 +22,8 @@ from .errors import UserError
 DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist")
 IMAGE_SIZES = (28, 32, 64)
 AMP_MODES = ("off", "float16", "bfloat16")
+DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
+MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
 
 
 @dataclass
@@ -188,15 +190,6 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
     return cfg
 
 
-def config_from_dict(data: dict[str, Any]) -> Config:
-    """Rebuild a Config saved with :meth:`Config.to_dict` (e.g. from a checkpoint)."""
-    cfg = Config()
-    for key, value in data.items():
-        _set(cfg, key, value)
-    validate(cfg)
-    return cfg
-
-
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
         raise UserError(f"config key '{key}' = {value!r} is out of range; allowed: {allowed}")
@@ -206,7 +199,7 @@ def validate(cfg: Config) -> None:
     m, d, o, t = cfg.model, cfg.data, cfg.optim, cfg.train
     _check(bool(re.fullmatch(r"[A-Za-z0-9_.-]+", cfg.run_name)), "run_name", cfg.run_name,
            "letters, digits, '_', '-', '.' (a folder name, no '/')")
-    _check(bool(re.fullmatch(r"auto|cpu|gpu|gpu:\d+", cfg.device)), "device", cfg.device, "auto, cpu, gpu or gpu:N")
+    _check(bool(re.fullmatch(DEVICE_PATTERN, cfg.device)), "device", cfg.device, "auto, cpu, gpu or gpu:N")
     _check(m.image_size in IMAGE_SIZES, "model.image_size", m.image_size, "28, 32 or 64")
     for key in ("nz", "ngf", "ndf"):
         _check(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
@@ -224,7 +217,8 @@ def validate(cfg: Config) -> None:
     _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
     _check(t.amp in AMP_MODES, "train.amp", t.amp, " | ".join(AMP_MODES))
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
-    _check(cfg.eval.num_samples >= 100, "eval.num_samples", cfg.eval.num_samples, "an integer >= 100")
+    _check(cfg.eval.num_samples >= MIN_EVAL_SAMPLES, "eval.num_samples", cfg.eval.num_samples,
+           f"an integer >= {MIN_EVAL_SAMPLES}")
 
 
 # Keys that must match between a checkpoint and the config that resumes it:

@@ -33,6 +33,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import UserError
+from .noise import STREAM_SHUFFLE, stream
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ class Batches:
 
     Args:
         images: uint8 [N, C, S, S].
-        labels: int64 [N] (kept for class-conditional variants and evaluation).
+        labels: int64 [N], yielded with each batch.
         batch_size: images per batch.
         seed: shuffling seed.
     """
@@ -238,9 +239,7 @@ class Batches:
         return len(self.images) // self.batch_size
 
     def order(self, epoch: int) -> np.ndarray:
-        from .sampling import STREAM_SHUFFLE
-
-        return np.random.default_rng([self.seed, STREAM_SHUFFLE, epoch]).permutation(len(self.images))
+        return stream(self.seed, STREAM_SHUFFLE, epoch).permutation(len(self.images))
 
     def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple]:
         """Yield ``(images [B, C, S, S] float32 in [-1, 1], labels [B])`` from batch ``start`` on."""

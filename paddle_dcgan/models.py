@@ -11,9 +11,10 @@ image_size    base    n    generator channels, z -> image
 64            4       4    nz -> 8ngf@4 -> 4ngf@8 -> 2ngf@16 -> ngf@32 -> 1@64
 ============  ======  ===  ============================================
 
-A class-conditional variant only widens the first layer of each net (z gets
-one-hot labels appended, D gets label planes as extra input channels); the
-blocks, the initialisation and the training step stay as they are.
+The layers whose kernel covers a whole 1x1 or base x base map (G's projection
+of z, D's read-out) are computed as one matrix product each
+(:class:`WholeMapConvTranspose2D`, :class:`WholeMapConv2D`): stock-layer
+subclasses with the same parameters and results, several times faster on CPU.
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ class WholeMapConv2D(nn.Conv2D):
         return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
 
 
-def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, gemm: bool) -> nn.Sequential:
+def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     # Bias is dropped before BatchNorm: BN's own shift replaces it.
-    conv = WholeMapConvTranspose2D if gemm and stride == 1 and padding == 0 else nn.Conv2DTranspose
+    conv = WholeMapConvTranspose2D if stride == 1 and padding == 0 else nn.Conv2DTranspose
     return nn.Sequential(
         conv(in_ch, out_ch, kernel, stride, padding, bias_attr=False),
         nn.BatchNorm2D(out_ch),
@@ -102,21 +103,18 @@ class Generator(nn.Layer):
         nz: length of z.
         ngf: channels of the last hidden block; each block towards z doubles it.
         channels: image channels (1 for digits).
-        whole_map_gemm: compute the z projection as a GEMM (WholeMapConvTranspose2D);
-            False keeps paddle's own kernel (same weights and results, slower on CPU).
     """
 
-    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1,
-                 whole_map_gemm: bool = True):
+    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1):
         super().__init__()
         base, n = layout(image_size)
         self.nz = nz
         width = ngf * 2 ** (n - 1)
         # [N, nz, 1, 1] -> [N, ngf*2^(n-1), base, base]: a full-size kernel projects z
-        blocks = [_up(nz, width, base, 1, 0, whole_map_gemm)]
+        blocks = [_up(nz, width, base, 1, 0)]
         for _ in range(n - 1):
             # [N, w, s, s] -> [N, w/2, 2s, 2s]
-            blocks.append(_up(width, width // 2, 4, 2, 1, whole_map_gemm))
+            blocks.append(_up(width, width // 2, 4, 2, 1))
             width //= 2
         # [N, ngf, S/2, S/2] -> [N, channels, S, S]; Tanh matches data scaled to [-1, 1]
         blocks.append(nn.Sequential(nn.Conv2DTranspose(ngf, channels, 4, 2, 1, bias_attr=False), nn.Tanh()))
@@ -137,11 +135,9 @@ class Discriminator(nn.Layer):
         image_size: S, one of 28, 32, 64.
         ndf: channels of the first block; each block towards the logit doubles it.
         channels: image channels (1 for digits).
-        whole_map_gemm: compute the last layer as a GEMM (WholeMapConv2D); False keeps
-            paddle's own kernel (same weights and results, slower on CPU).
     """
 
-    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1, whole_map_gemm: bool = True):
+    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1):
         super().__init__()
         base, n = layout(image_size)
         # [N, channels, S, S] -> [N, ndf, S/2, S/2]; no BatchNorm on the input block (DCGAN)
@@ -152,8 +148,7 @@ class Discriminator(nn.Layer):
             blocks.append(_down(width, width * 2, batch_norm=True))
             width *= 2
         # [N, ndf*2^(n-1), base, base] -> [N, 1, 1, 1]: a full-size kernel gives one logit
-        last = WholeMapConv2D if whole_map_gemm else nn.Conv2D
-        blocks.append(last(width, 1, base, 1, 0, bias_attr=False))
+        blocks.append(WholeMapConv2D(width, 1, base, 1, 0, bias_attr=False))
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, images: paddle.Tensor) -> paddle.Tensor:
@@ -175,11 +170,10 @@ def init_dcgan_weights(net: nn.Layer) -> None:
             zero(layer.bias)
 
 
-def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1,
-                 whole_map_gemm: bool = True) -> tuple[Generator, Discriminator]:
+def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1) -> tuple[Generator, Discriminator]:
     """A freshly initialised (G, D) pair; seed paddle first for repeatable weights."""
-    generator = Generator(image_size, nz, ngf, channels, whole_map_gemm)
-    discriminator = Discriminator(image_size, ndf, channels, whole_map_gemm)
+    generator = Generator(image_size, nz, ngf, channels)
+    discriminator = Discriminator(image_size, ndf, channels)
     init_dcgan_weights(generator)
     init_dcgan_weights(discriminator)
     return generator, discriminator

@@ -1,9 +1,4 @@
-"""Noise, loading a trained generator, and drawing samples from it.
-
-All noise comes from numpy generators keyed by ``(seed, stream, counter)``:
-the noise of training step ``k`` is the same whether a run was interrupted or
-not, on any device, with no RNG state to carry around.
-"""
+"""Drawing digits from a trained generator, and writing them as pictures."""
 
 from __future__ import annotations
 
@@ -11,67 +6,28 @@ from pathlib import Path
 
 import numpy as np
 import paddle
+from PIL import Image
 
-from .checkpoint import GENERATOR_FORMAT, VERSION, find_checkpoint, load_generator_file, load_weights
+from .checkpoint import run_folder_of
+from .device import select_device
 from .errors import UserError
+from .generator_file import GeneratorInfo, load_generator
 from .models import Generator
+from .visualize import save_grid, to_uint8
 
-# Independent random streams derived from one seed.
-STREAM_TRAIN_NOISE = 0
-STREAM_SHUFFLE = 1  # data.Batches: the order of each epoch
-STREAM_FIXED_NOISE = 2
-
-
-def noise(seed: int, stream: int, counter: int, n: int, nz: int) -> paddle.Tensor:
-    """Standard normal z [n, nz, 1, 1], a pure function of its arguments."""
-    rng = np.random.default_rng([seed, stream, counter])
-    return paddle.to_tensor(rng.standard_normal((n, nz, 1, 1), dtype=np.float32))
-
-
-def generator_file_contents(generator: Generator, model: dict, dataset: str, step: int) -> dict:
-    """What ``<run>/generator.pdparams`` holds: weights plus what is needed to rebuild the net."""
-    return {"format": GENERATOR_FORMAT, "version": VERSION, "model": model, "dataset": dataset,
-            "step": step, "generator": generator.state_dict()}
-
-
-def _resolve(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.exists():
-        raise UserError(f"'{path}' not found; train first (python tools/train.py -c configs/dcgan.yaml) or pass "
-                        "a run folder, a generator.pdparams or a .pdckpt file")
-    if path.is_dir():
-        weights = path / "generator.pdparams"
-        return weights if weights.is_file() else find_checkpoint(str(path), path)
-    return path
-
-
-def load_generator(path: str | Path) -> Generator:
-    """A generator in eval mode from a run folder, ``generator.pdparams`` or a ``.pdckpt``.
-
-    Example::
-
-        G = paddle_dcgan.load_generator("output/dcgan")
-        images = paddle_dcgan.sample(G, 64, seed=0)
-    """
-    file = _resolve(path)
-    obj = load_generator_file(file)
-    model = obj["model"] if "model" in obj else obj["config"]["model"]
-    generator = Generator(model["image_size"], model["nz"], model["ngf"], channels=model.get("channels", 1))
-    load_weights(generator, obj["generator"], file)
-    generator.eval()
-    generator.source = str(file)
-    generator.step = int(obj.get("step", 0))
-    generator.dataset = obj.get("dataset", "auto")
-    return generator
+MAX_GRID_DIGITS = 256  # a 16 x 16 grid; more digits stay readable only as files (--individual, --npy)
 
 
 @paddle.no_grad()
 def sample(generator: Generator, n: int, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
-    """``n`` images [n, C, S, S] float32 in [-1, 1]; the same ``seed`` gives the same images."""
+    """``n`` images [n, C, S, S] float32 in [-1, 1]; the same ``seed`` gives the same images.
+
+    The generator runs in eval mode (BatchNorm uses its running statistics) and is
+    put back in the mode it was in.
+    """
     if n < 1:
         raise UserError(f"number of samples must be >= 1, got {n}")
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((n, generator.nz, 1, 1), dtype=np.float32)
+    z = np.random.default_rng(seed).standard_normal((n, generator.nz, 1, 1), dtype=np.float32)
     was_training = generator.training
     generator.eval()
     try:
@@ -79,3 +35,37 @@ def sample(generator: Generator, n: int, seed: int = 0, batch_size: int = 1000) 
     finally:
         generator.train(was_training)
     return np.concatenate(out)
+
+
+def write_samples(source: str, num: int, seed: int, out: Path | None = None, individual: bool = False,
+                  npy: bool = False, device: str = "auto") -> tuple[list[Path], GeneratorInfo, str]:
+    """What ``tools/infer.py`` does: draw ``num`` digits and write them as a grid (and PNGs / .npy).
+
+    Args:
+        source: a run folder, generator.pdparams or .pdckpt.
+        out: output folder; default ``<run>/infer``.
+        individual: also write one PNG per digit into ``<out>/seed<SEED>/``.
+        npy: also write ``samples_seed<SEED>.npy`` (uint8 [N, C, H, W]).
+        device: auto | cpu | gpu | gpu:N, chosen before the generator is loaded.
+
+    Returns:
+        The paths written, the generator's info and the device description.
+    """
+    description = select_device(device)  # before loading, so the weights land on that device
+    generator, info = load_generator(source)
+    images = to_uint8(sample(generator, num, seed=seed))
+    out = out or run_folder_of(Path(source)) / "infer"
+    out.mkdir(parents=True, exist_ok=True)
+    grid = out / f"grid_seed{seed}.png"
+    save_grid(images[:MAX_GRID_DIGITS], grid, scale=3)
+    written = [grid]
+    if individual:
+        folder = out / f"seed{seed}"
+        folder.mkdir(exist_ok=True)
+        for i, image in enumerate(images):
+            Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(folder / f"{i:05d}.png")
+        written.append(folder)
+    if npy:
+        np.save(out / f"samples_seed{seed}.npy", images)
+        written.append(out / f"samples_seed{seed}.npy")
+    return written, info, description

@@ -1,7 +1,8 @@
 """Pictures of a run: sample grids (PNG), the fixed-noise animation (GIF), loss curves.
 
-Grids and GIFs are written with Pillow (a dependency of matplotlib); plots use
-matplotlib's non-interactive Agg canvas so nothing needs a display.
+Grids and GIFs are written with Pillow (a dependency of matplotlib). Plots are
+drawn on ``matplotlib.figure.Figure`` objects, which need no display and leave
+matplotlib's backend (a notebook's inline plots) alone.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .checkpoint import write_atomically
+from .files import write_atomically
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -68,9 +69,6 @@ def save_training_curves(history: dict[str, list[float]], path: Path, steps_per_
         history: per-step lists ``loss_d, loss_g, d_real, d_fake``.
         extra: name -> (steps, values) plotted in panels of their own (e.g. FID).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     extra = extra or {}

@@ -10,7 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paddle_dcgan.data import FILES, write_idx
+import paddle_dcgan
+
+paddle_dcgan.tune_cpu()  # as the tools do: every core, and before any test module imports paddle
+
+from paddle_dcgan.data import FILES, write_idx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,9 +7,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from benchmarks.torch_twin import TwinDiscriminator, TwinGenerator, gan_step  # noqa: E402
 from paddle_dcgan.models import build_models  # noqa: E402
-from paddle_dcgan.torch_twin import TwinDiscriminator, TwinGenerator  # noqa: E402
-from paddle_dcgan.train import discriminator_step, generator_step  # noqa: E402
+from paddle_dcgan.steps import discriminator_step, generator_step  # noqa: E402
 
 TOL = dict(rtol=1e-4, atol=1e-5)
 
@@ -50,8 +50,6 @@ def test_forward_losses_and_gradients_agree(size):
 
 def test_training_steps_agree():
     """Three full D+G steps with Adam: the losses stay together."""
-    from paddle_dcgan.torch_twin import gan_step
-
     paddle.seed(1)
     g, d = build_models(28, nz=16, ngf=8, ndf=8)
     tg, td = TwinGenerator(g), TwinDiscriminator(d)

@@ -5,8 +5,9 @@ import pytest
 
 from paddle_dcgan import checkpoint as ckpt
 from paddle_dcgan.errors import UserError
+from paddle_dcgan.files import save_tagged
+from paddle_dcgan.generator_file import load_generator, save_generator
 from paddle_dcgan.models import Generator
-from paddle_dcgan.sampling import generator_file_contents, load_generator
 
 
 def _state(step):
@@ -24,7 +25,7 @@ def test_rotation_keeps_newest(tmp_path):
 
 def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "x.pdckpt"
-    ckpt.atomic_save({"format": ckpt.CHECKPOINT_FORMAT, "step": 1}, path)
+    save_tagged({"step": 1}, ckpt.CHECKPOINT_FORMAT, path)
 
     def crash(obj, name):
         open(name, "wb").close()  # paddle.save dying after opening its file
@@ -32,7 +33,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(paddle, "save", crash)
     with pytest.raises(OSError):
-        ckpt.atomic_save({"format": ckpt.CHECKPOINT_FORMAT, "step": 2}, path)
+        save_tagged({"step": 2}, ckpt.CHECKPOINT_FORMAT, path)
     monkeypatch.undo()
     assert ckpt.load_checkpoint(path)["step"] == 1
     assert os.listdir(tmp_path) == ["x.pdckpt"]
@@ -61,9 +62,10 @@ def test_generator_file_roundtrip(tmp_path):
     paddle.seed(0)
     g = Generator(32, nz=16, ngf=8)
     model = {"image_size": 32, "nz": 16, "ngf": 8, "ndf": 8}
-    ckpt.atomic_save(generator_file_contents(g, model, "mnist", 42), tmp_path / "generator.pdparams")
-    loaded = load_generator(tmp_path)
-    assert loaded.step == 42 and not loaded.training
+    save_generator(g, model, "mnist", 42, tmp_path / "generator.pdparams")
+    loaded, info = load_generator(tmp_path)
+    assert info.step == 42 and info.dataset == "mnist" and info.model == model and not loaded.training
+    assert info.source == tmp_path / "generator.pdparams"
     z = paddle.randn([3, 16, 1, 1])
     g.eval()
     assert paddle.allclose(g(z), loaded(z)).item()
@@ -72,6 +74,6 @@ def test_generator_file_roundtrip(tmp_path):
 def test_generator_file_with_wrong_shapes(tmp_path):
     g = Generator(28, nz=16, ngf=8)
     model = {"image_size": 28, "nz": 16, "ngf": 16, "ndf": 8}  # says ngf=16, weights are ngf=8
-    ckpt.atomic_save(generator_file_contents(g, model, "mnist", 1), tmp_path / "generator.pdparams")
+    save_generator(g, model, "mnist", 1, tmp_path / "generator.pdparams")
     with pytest.raises(UserError, match="does not match"):
         load_generator(tmp_path / "generator.pdparams")

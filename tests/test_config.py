@@ -1,6 +1,6 @@
 import pytest
 
-from paddle_dcgan.config import Config, config_from_dict, load_config, parse_overrides
+from paddle_dcgan.config import Config, load_config, parse_overrides
 from paddle_dcgan.errors import UserError
 
 from conftest import ROOT, assert_one_line_error, run_tool
@@ -28,9 +28,11 @@ def test_section_mapping_in_override():
     assert (cfg.model.ngf, cfg.model.ndf) == (16, 32)
 
 
-def test_roundtrip_through_dict():
-    cfg = load_config(None, ["model.ngf=16", "run_name=r"])
-    assert config_from_dict(cfg.to_dict()) == cfg
+def test_a_runs_config_yaml_loads_back(tmp_path):
+    """The config.yaml a run writes is a valid -c file that gives the same config."""
+    cfg = load_config(None, ["model.ngf=16", "run_name=r", "optim.lr_d=1e-4"])
+    (tmp_path / "config.yaml").write_text(cfg.to_yaml())
+    assert load_config(str(tmp_path / "config.yaml")) == cfg
 
 
 @pytest.mark.parametrize("overrides, fragment", [

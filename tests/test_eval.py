@@ -8,7 +8,7 @@ import pytest
 from paddle_dcgan.classifier import load_classifier, train_classifier
 from paddle_dcgan.data import SUBSET_DIR, load_split
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.evaluate import to_classifier_input
+from paddle_dcgan.evaluation import RealSets, Scorer, to_classifier_input
 
 from conftest import ROOT, TINY, assert_one_line_error, make_idx_dataset, run_tool
 
@@ -94,13 +94,17 @@ def test_eval_errors(tiny_eval, tmp_path):
                                    "--data-dir", str(folder), "--classifier",
                                    str(ROOT / "paddle_dcgan/classifiers/mnist_subset.pdclf"), cwd=tmp_path,
                                    check=False), "trained on mnist_subset")
-    other = json.loads((root / "real_eval/eval.json").read_text()) if (root / "real_eval").exists() else None
-    if other:  # written by test_eval_tool_end_to_end when it ran first
-        other["classifier"] = "lenet-mnist-000000000000"
-        (tmp_path / "other.json").write_text(json.dumps(other))
-        assert_one_line_error(run_tool("eval.py", "--compare", str(root / "real_eval/eval.json"),
-                                       str(tmp_path / "other.json"), cwd=tmp_path, check=False),
-                              "different classifiers")
+    # results made with different classifiers are not compared
+    test_x, _ = load_split("mnist", folder, "test")
+    np.save(tmp_path / "real.npy", test_x[:, None])
+    run_tool("eval.py", "--samples", str(tmp_path / "real.npy"), *common, "--out", str(tmp_path / "mine"),
+             cwd=tmp_path)
+    other = json.loads((tmp_path / "mine/eval.json").read_text())
+    other["classifier"] = "lenet-mnist-000000000000"
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert_one_line_error(run_tool("eval.py", "--compare", str(tmp_path / "mine/eval.json"),
+                                   str(tmp_path / "other.json"), cwd=tmp_path, check=False),
+                          "different classifiers")
 
 
 def test_to_classifier_input_sizes():
@@ -127,8 +131,6 @@ def test_in_training_evaluation(tiny_eval, tmp_path):
 
 def test_a_real_set_scores_exactly_the_floor(tiny_eval):
     """Scoring the disjoint real set as if it were samples reproduces the real-vs-real row."""
-    from paddle_dcgan.evaluate import RealSets, Scorer
-
     root, folder = tiny_eval
     reals = RealSets.load("mnist", folder, 150, seed=0)
     scorer = Scorer(load_classifier(root / "clf.pdclf"), reals)

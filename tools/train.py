@@ -1,8 +1,7 @@
 """Train a DCGAN: python tools/train.py -c configs/dcgan.yaml [-o key=value ...] [--resume latest]"""
 
+import paddle_dcgan
 from paddle_dcgan import cli
-from paddle_dcgan.config import load_config
-from paddle_dcgan.train import train
 
 
 def main() -> None:
@@ -12,7 +11,8 @@ def main() -> None:
                         help="continue a run: 'latest' (newest checkpoint of output_dir/run_name), "
                              "a run folder or a .pdckpt file")
     args = parser.parse_args()
-    train(load_config(args.config, cli.overrides(args)), resume=args.resume)
+    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    paddle_dcgan.train(paddle_dcgan.load_config(args.config, cli.overrides(args)), resume=args.resume)
 
 
 if __name__ == "__main__":

@@ -5,10 +5,9 @@ python tools/train_classifier.py --data mnist_subset   # -> paddle_dcgan/classif
 
 from pathlib import Path
 
+import paddle_dcgan
 from paddle_dcgan import cli
-from paddle_dcgan.classifier import default_classifier_path, train_classifier
 from paddle_dcgan.config import DATASETS
-from paddle_dcgan.data import resolve
 
 
 def main() -> None:
@@ -22,6 +21,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.epochs < 1:
         parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+
+    from paddle_dcgan.classifier import default_classifier_path, train_classifier
+    from paddle_dcgan.data import resolve
+
     dataset, folder = resolve(args.data, args.data_dir, args.download, split="test")
     model = train_classifier(dataset, folder, args.epochs, args.seed)
     out = Path(args.out) if args.out else default_classifier_path(dataset)

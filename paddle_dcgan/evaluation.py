@@ -4,26 +4,33 @@ The candidate set (generated images, quantised to 8 bits like real data) and a
 second real set drawn from the training split (disjoint from the held-out set)
 are both scored against the held-out set, with equal sizes, so the floor shows
 what a perfect generator would get on the same scale.
+
+:func:`evaluate` is what ``tools/eval.py`` runs; :func:`make_scorer` is shared
+with in-training evaluation.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from . import data, metrics
-from .classifier import Classifier
+from .checkpoint import run_folder_of
+from .classifier import Classifier, find_classifier
+from .config import MIN_EVAL_SAMPLES
+from .device import select_device
 from .errors import UserError
+from .generator_file import load_generator
 from .sampling import sample
 from .visualize import to_uint8
 
 log = logging.getLogger(__name__)
 
-MIN_SAMPLES = 100
 METRIC_ROWS = (  # key, label, format, which direction is better
     ("fid", "FID (classifier features)", "{:.3f}", "lower"),
     ("mnist_score", "MNIST score (1-10)", "{:.3f}", "higher"),
@@ -32,6 +39,7 @@ METRIC_ROWS = (  # key, label, format, which direction is better
     ("precision", "precision (k=3)", "{:.3f}", "higher"),
     ("recall", "recall (k=3)", "{:.3f}", "higher"),
 )
+METRIC_KEYS = tuple(row[0] for row in METRIC_ROWS)  # what in-training evaluation records
 
 
 def to_classifier_input(images: np.ndarray) -> np.ndarray:
@@ -90,9 +98,9 @@ class RealSets:
 
 
 def sample_count(requested: int, held_out_size: int) -> int:
-    """How many samples to score: at most the held-out set's size, at least MIN_SAMPLES."""
-    if requested < MIN_SAMPLES:
-        raise UserError(f"need at least {MIN_SAMPLES} samples for stable scores, asked for {requested}")
+    """How many samples to score: at most the held-out set's size, at least MIN_EVAL_SAMPLES."""
+    if requested < MIN_EVAL_SAMPLES:
+        raise UserError(f"need at least {MIN_EVAL_SAMPLES} samples for stable scores, asked for {requested}")
     if held_out_size < requested:
         log.info("the held-out set has %d images: scoring %d samples instead of %d", held_out_size,
                  held_out_size, requested)
@@ -123,6 +131,67 @@ class Scorer:
 
     def score_generator(self, generator, seed: int) -> dict:
         return self.score(sample(generator, self.n, seed=seed))
+
+
+def make_scorer(dataset: str, folder: Path, classifier_path: str, num_samples: int, seed: int,
+                train_images: np.ndarray | None = None) -> Scorer:
+    """A Scorer with the classifier for ``dataset`` and real sets drawn from ``folder``.
+
+    ``train_images``: the training split's uint8 [N, 28, 28] images when the caller holds them already.
+    """
+    classifier = find_classifier(classifier_path, dataset)
+    return Scorer(classifier, RealSets.load(dataset, folder, num_samples, seed, train_images))
+
+
+def evaluate(generator_path: str | None = None, samples_path: str | None = None, dataset: str | None = None,
+             data_dir: str = "", classifier_path: str = "", num_samples: int = 10000, seed: int = 0,
+             out: str | None = None, device: str = "auto") -> tuple[dict, Path]:
+    """Score a generator (or a .npy of samples) and write ``eval.json`` + ``class_histogram.png``.
+
+    Args:
+        generator_path: a run folder, generator.pdparams or .pdckpt (ignored when ``samples_path`` is given).
+        samples_path: a .npy of samples (uint8 or float in [-1, 1], [N, 1, S, S]).
+        dataset: the real dataset; default: the generator's own (``auto`` for samples).
+        out: output folder; default ``<run>/eval``.
+        device: auto | cpu | gpu | gpu:N, chosen before the generator is loaded.
+
+    Returns:
+        The report (as written to eval.json) and the output folder.
+    """
+    started = time.perf_counter()
+    if samples_path:
+        try:
+            samples = np.load(samples_path, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read samples '{samples_path}' ({exc}); pass a .npy file") from None
+        generator, source, dataset = None, Path(samples_path), dataset or "auto"
+        requested = len(samples)
+    else:
+        select_device(device)  # before loading, so the weights land on that device
+        generator, info = load_generator(generator_path)
+        source, dataset, requested = info.source, dataset or info.dataset, num_samples
+    dataset, folder = data.resolve(dataset, data_dir, split="test")
+    scorer = make_scorer(dataset, folder, classifier_path, requested, seed)
+    if generator is None:
+        result = scorer.score(samples[:scorer.n])
+    else:
+        result = scorer.score_generator(generator, seed)
+    full = report(result, scorer.floor(), scorer.classifier, str(source))
+    full["dataset"], full["seconds"] = dataset, round(time.perf_counter() - started, 2)
+    folder_out = Path(out) if out else run_folder_of(source) / "eval"
+    folder_out.mkdir(parents=True, exist_ok=True)
+    (folder_out / "eval.json").write_text(json.dumps(full, indent=2), encoding="utf-8")
+    save_histogram(result, scorer.floor(), folder_out / "class_histogram.png")
+    return full, folder_out
+
+
+def compare(paths: list[str]) -> str:
+    """Saved eval.json files side by side (refused when their classifiers differ)."""
+    reports = [load_report(p) for p in paths]
+    check_comparable(reports, paths)
+    # name each column by its run: output/<run>/eval/eval.json -> <run>
+    names = [Path(p).parent.parent.name if Path(p).parent.name == "eval" else Path(p).parent.name for p in paths]
+    return format_table(reports, names)
 
 
 def report(result: dict, floor: dict, classifier: Classifier, source: str) -> dict:
@@ -165,9 +234,6 @@ def load_report(path: str) -> dict:
 
 def save_histogram(result: dict, floor: dict, path: Path) -> None:
     """Bar chart of predicted classes of the samples, beside the real set's."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 3.2), layout="constrained")

@@ -1,14 +1,16 @@
 """Measure training / sampling / loader speed: paddle as installed, paddle tuned, PyTorch twin.
 
-python tools/benchmark.py [--batch-sizes 64 128] [--profile] [--json results.json]
+python benchmarks/benchmark.py [--batch-sizes 64 128] [--profile] [--json results.json]
+python benchmarks/benchmark.py --levers     # each speed lever of the step on / off (benchmarks/levers.py)
 """
 
 import json
 import sys
 from pathlib import Path
 
+from measure import SETTINGS, make_parser, run_setting, train_flops_per_image, worker_argv
+
 from paddle_dcgan import cli
-from paddle_dcgan.benchmark import SETTINGS, make_parser, run_setting, train_flops_per_image, worker_argv
 
 
 def _table(results: dict, batch_sizes: list[int]) -> str:
@@ -55,7 +57,12 @@ def main() -> None:
     parser = make_parser()
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
+    parser.add_argument("--levers", action="store_true", help="measure each speed lever on its own instead")
     args = parser.parse_args()
+    if args.levers:
+        import levers
+
+        return levers.run(args.batch_sizes, args.steps, args.repeats)
     try:
         import torch  # noqa: F401
         have_torch = not args.no_torch

@@ -1,9 +1,9 @@
 """A PyTorch copy of a paddle-dcgan net, layer for layer, with the same weights.
 
-Used only by the benchmark (Paddle vs PyTorch on the same model and machine)
-and by the alignment test (same weights -> same outputs, losses, gradients),
-the usual check for a port in the Paddle community. Requires ``torch``, which
-is not a dependency of the package: ``pip install torch``.
+Used by the benchmark (Paddle vs PyTorch on the same model and machine) and by
+tests/test_alignment.py (same weights -> same outputs, losses, gradients), the
+usual check for a port in the Paddle community. Requires ``torch``, which is not
+a dependency of the package (``pip install torch``); paddle_dcgan never imports it.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class TwinDiscriminator(tnn.Module):
 
 
 def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float]:
-    """The same D step and G step as paddle_dcgan.train, written in PyTorch."""
+    """The same D step and G step as paddle_dcgan.steps, written in PyTorch."""
     bce = tnn.functional.binary_cross_entropy_with_logits
     fake = generator(z)
     logit_real, logit_fake = discriminator(real), discriminator(fake.detach())
@@ -76,7 +76,7 @@ def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    for p in discriminator.parameters():  # as paddle_dcgan.train.frozen
+    for p in discriminator.parameters():  # as paddle_dcgan.steps.frozen
         p.requires_grad_(False)
     logit = discriminator(fake)
     loss_g = bce(logit, torch.ones_like(logit))

@@ -1,8 +1,8 @@
-"""Speed measurements behind tools/benchmark.py.
+"""Speed measurements behind benchmarks/benchmark.py.
 
-Each framework/setting runs in a child process of its own, because paddle and
-MKL read their thread settings once, at import. A child prints one JSON line;
-the parent collects them into a table.
+Each framework/setting runs in a child process of its own (this file run as a
+script with ``--worker``), because paddle and MKL read their thread settings
+once, at import. A child prints one JSON line; the parent collects them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SETTINGS = {
     "paddle as installed": ("paddle", {"PADDLE_DCGAN_CPU_TUNING": "0", "OMP_NUM_THREADS": None,
                                        "MKL_DEBUG_CPU_TYPE": None}),
     "paddle tuned": ("paddle", {"PADDLE_DCGAN_CPU_TUNING": None, "OMP_NUM_THREADS": None,
-                                "MKL_DEBUG_CPU_TYPE": None}),
+                                "MKL_DEBUG_CPU_TYPE": None}),  # paddle_dcgan.tune_cpu() in the worker
     "pytorch twin": ("torch", {}),
 }
 
@@ -76,14 +76,17 @@ def train_flops_per_image(g_macs: int, d_macs: int) -> int:
 
 # ------------------------------------------------------------------ paddle worker
 def paddle_worker(args) -> dict:
+    import paddle_dcgan
+
+    cpu_env = paddle_dcgan.tune_cpu()
     import paddle
 
-    from . import data, runtime
-    from .models import build_models
-    from .train import discriminator_step, generator_step
+    from paddle_dcgan import data
+    from paddle_dcgan.models import build_models
+    from paddle_dcgan.steps import discriminator_step, generator_step
 
     paddle.set_device("cpu")
-    out = {"cpu_env": runtime.describe_cpu_env(), "paddle": paddle.__version__}
+    out = {"cpu_env": cpu_env, "paddle": paddle.__version__}
     a = paddle.randn([args.gemm, args.gemm])
     out["gemm_gflops"] = median_rate(lambda: paddle.matmul(a, a).numpy(), 2 * args.gemm ** 3, 5) / 1e9
 
@@ -128,8 +131,8 @@ def torch_worker(args) -> dict:
     import paddle
     import torch
 
-    from .models import build_models
-    from .torch_twin import TwinDiscriminator, TwinGenerator, gan_step
+    from paddle_dcgan.models import build_models
+    from torch_twin import TwinDiscriminator, TwinGenerator, gan_step
 
     out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     a = torch.randn(args.gemm, args.gemm)
@@ -192,7 +195,7 @@ def profile_layers(g, d, args, framework: str) -> list[dict]:
         else:
             import torch
 
-            from .torch_twin import to_torch
+            from torch_twin import to_torch
 
             twin = to_torch(layer)
             x = torch.randn(shape, requires_grad=True)
@@ -213,7 +216,7 @@ def run_setting(name: str, argv: list[str]) -> dict:
             env.pop(key, None)
         else:
             env[key] = value
-    cmd = [sys.executable, "-m", "paddle_dcgan.benchmark", "--worker", framework, *argv]
+    cmd = [sys.executable, __file__, "--worker", framework, *argv]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"{name} worker failed:\n{result.stderr[-2000:]}")
@@ -221,7 +224,7 @@ def run_setting(name: str, argv: list[str]) -> dict:
 
 
 def make_parser():
-    from . import cli
+    from paddle_dcgan import cli
 
     parser = cli.parser("Training and sampling speed of paddle-dcgan, against a PyTorch twin of the same model "
                         "when torch is installed.")

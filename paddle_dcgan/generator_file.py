@@ -1,0 +1,66 @@
+"""``<run>/generator.pdparams``: the generator alone, with what is needed to rebuild it.
+
+This module owns the file: :func:`save_generator` writes it, :func:`load_generator`
+reads it (or the generator inside a full checkpoint) and returns the net with its
+metadata.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checkpoint import CHECKPOINT_FORMAT, find_checkpoint
+from .errors import UserError
+from .files import load_tagged, load_weights, save_tagged
+from .models import Generator
+
+GENERATOR_FORMAT = "paddle-dcgan-generator"
+
+
+@dataclass(frozen=True)
+class GeneratorInfo:
+    """Where a loaded generator came from."""
+
+    source: Path  # the file its weights were read from
+    step: int  # training step at which they were saved
+    dataset: str  # the dataset it was trained on (mnist, mnist_subset, ...)
+    model: dict  # the model section of its config (image_size, nz, ngf, ndf)
+
+
+def save_generator(generator: Generator, model: dict, dataset: str, step: int, path: Path) -> None:
+    """Write the generator's weights plus its model config, dataset and step, atomically."""
+    save_tagged({"model": dict(model), "dataset": dataset, "step": step, "generator": generator.state_dict()},
+                GENERATOR_FORMAT, path)
+
+
+def _resolve(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"'{path}' not found; train first (python tools/train.py -c configs/dcgan.yaml) or pass "
+                        "a run folder, a generator.pdparams or a .pdckpt file")
+    if path.is_dir():
+        weights = path / "generator.pdparams"
+        return weights if weights.is_file() else find_checkpoint(str(path), path)
+    return path
+
+
+def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
+    """A generator in eval mode, and its :class:`GeneratorInfo`.
+
+    Args:
+        path: a run folder (its generator.pdparams, else its newest checkpoint),
+            a ``generator.pdparams`` or a ``.pdckpt`` file.
+
+    Example::
+
+        G, info = paddle_dcgan.load_generator("output/dcgan")
+        images = paddle_dcgan.sample(G, 64, seed=0)
+    """
+    file = _resolve(path)
+    obj = load_tagged(file, (GENERATOR_FORMAT, CHECKPOINT_FORMAT))
+    model = obj["model"] if obj["format"] == GENERATOR_FORMAT else obj["config"]["model"]
+    generator = Generator(model["image_size"], model["nz"], model["ngf"])
+    load_weights(generator, obj["generator"], file)
+    generator.eval()
+    return generator, GeneratorInfo(file, int(obj.get("step", 0)), obj.get("dataset", "auto"), dict(model))

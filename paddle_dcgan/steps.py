@@ -1,0 +1,78 @@
+"""The GAN step: a D step and a G step, tensors in, floats out.
+
+Per batch (Goodfellow et al. 2014; Radford et al. 2016):
+
+1. D step: minimise BCE(D(x), 1) + BCE(D(G(z)), 0) over D's weights.
+2. G step: minimise BCE(D(G(z)), 1) over G's weights, the non-saturating
+   form of "maximise log D(G(z))", which keeps G's gradients alive early on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+
+import paddle
+import paddle.nn.functional as F
+
+from .amp import FLOAT32, Precision
+
+
+@contextlib.contextmanager
+def frozen(layer: paddle.nn.Layer):
+    """Skip weight gradients of ``layer`` (gradients still flow through it to its input)."""
+    params = [p for p in layer.parameters() if not p.stop_gradient]
+    for p in params:
+        p.stop_gradient = True
+    try:
+        yield
+    finally:
+        for p in params:
+            p.stop_gradient = False
+
+
+@contextlib.contextmanager
+def _quiet_batchnorm():
+    # paddle's BatchNorm2D warns on every training forward that it tracks running statistics: intended here
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When training, we now always track")
+        yield
+
+
+def discriminator_step(generator, discriminator, opt_d, real, z,
+                       precision: Precision = FLOAT32) -> tuple[paddle.Tensor, dict[str, float]]:
+    """D step: push D(x) towards 1 and D(G(z)) towards 0.
+
+    Args:
+        real: images [B, C, S, S] in [-1, 1].
+        z: noise [B, nz, 1, 1].
+        precision: float32, or mixed precision on a GPU.
+
+    Returns:
+        The fake batch G(z), still attached to G's graph for the G step, and
+        ``loss_d``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the update.
+    """
+    with _quiet_batchnorm(), precision.autocast():
+        fake = generator(z)
+        logit_real = discriminator(real)
+        logit_fake = discriminator(fake.detach())  # no gradient into G here
+        loss = (F.binary_cross_entropy_with_logits(logit_real, paddle.ones_like(logit_real))
+                + F.binary_cross_entropy_with_logits(logit_fake, paddle.zeros_like(logit_fake)))
+    precision.backward_and_step(opt_d, loss)
+    stats = {"loss_d": loss, "d_real": F.sigmoid(logit_real).mean(), "d_fake": F.sigmoid(logit_fake).mean()}
+    return fake, {k: float(v) for k, v in stats.items()}
+
+
+def generator_step(discriminator, opt_g, fake, precision: Precision = FLOAT32) -> dict[str, float]:
+    """G step: push the freshly updated D's verdict on ``fake`` towards 1 (non-saturating loss).
+
+    D's weights are frozen meanwhile: their gradients would be discarded by the next D step.
+
+    Returns ``loss_g`` and ``d_fake_g`` = mean D(G(z)) after the D step.
+    """
+    with frozen(discriminator), _quiet_batchnorm():
+        with precision.autocast():
+            logit = discriminator(fake)
+            loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
+        precision.backward_and_step(opt_g, loss)
+    return {"loss_g": float(loss), "d_fake_g": float(F.sigmoid(logit).mean())}

@@ -1,0 +1,267 @@
+"""Training one run: the loop around the D and G steps of ``steps.py``.
+
+Per step: fresh noise, a D step, a G step, a progress update. Per epoch: a grid
+from a fixed noise batch, the loss curves, the animation, history.csv, an
+optional evaluation and (by default) a checkpoint. Ctrl-C stops after the
+current step and saves.
+
+Everything that can be wrong with the input (config, checkpoint, data, device,
+classifier) is checked in :class:`Trainer`'s constructor; only :meth:`Trainer.fit`
+writes to disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import paddle
+
+from . import checkpoint as ckpt
+from . import cpu_tuning, data, visualize
+from .amp import choose_precision
+from .config import RESUME_KEYS, Config, get
+from .device import select_device
+from .errors import UserError
+from .files import load_weights
+from .generator_file import save_generator
+from .history import History
+from .interrupt import StopRequest, TrainingStopped
+from .logs import log_to_file, setup_logging
+from .models import build_models
+from .noise import STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise
+from .progress import StepReporter, format_duration
+from .steps import discriminator_step, generator_step
+
+log = logging.getLogger(__name__)
+
+
+def _new_run_dir(output_dir: str, run_name: str) -> Path:
+    """``output_dir/run_name``, or ``run_name-2``, ``-3``... if that already holds a run (not created here)."""
+    base = Path(output_dir) / run_name
+    candidate, n = base, 1
+    while candidate.exists() and any(candidate.iterdir()):
+        n += 1
+        candidate = base.with_name(f"{run_name}-{n}")
+    return candidate
+
+
+def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
+    """Raise if ``cfg`` differs from the checkpoint ``saved`` in a key that resuming must keep."""
+    now = cfg.to_dict()
+    for key in RESUME_KEYS:
+        before, after = get(saved["config"], key), get(now, key)
+        if before != after:
+            raise UserError(f"cannot resume {path}: it was trained with {key}={before!r}, the config says "
+                            f"{after!r}; use -o {key}={before!r} or start a new run")
+
+
+class Trainer:
+    """Holds one run: its folder, data, nets, optimisers and counters.
+
+    Args:
+        cfg: the resolved config.
+        resume: None for a new run; ``"latest"``, a run folder or a checkpoint file.
+    """
+
+    def __init__(self, cfg: Config, resume: str | None = None):
+        setup_logging()
+        self.cfg = cfg
+        self.device = select_device(cfg.device)  # first: weights loaded below land on this device
+        resume_path = ckpt.find_checkpoint(resume, Path(cfg.output_dir) / cfg.run_name) if resume else None
+        saved = ckpt.load_checkpoint(resume_path) if resume_path else None
+        if saved:
+            _check_resumable(saved, cfg, resume_path)
+        self.dataset, self.data_folder = data.resolve(cfg.data.name, cfg.data.dir, cfg.data.download,
+                                                      cfg.data.download_timeout, "train")
+        if saved and saved["dataset"] != self.dataset:
+            raise UserError(f"cannot resume {resume_path}: it was trained on {saved['dataset']}, this config loads "
+                            f"{self.dataset}; use -o data.name={saved['dataset']} or start a new run")
+        images, labels = data.load_split(self.dataset, self.data_folder, "train")
+        self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
+                                    cfg.train.batch_size, cfg.seed)
+        self.scorer = self._make_scorer(images) if cfg.eval.every_epochs else None
+        self.precision = choose_precision(cfg.train.amp, self.device)
+        self.run_dir = ckpt.run_folder_of(resume_path) if saved else _new_run_dir(cfg.output_dir, cfg.run_name)
+
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        paddle.seed(cfg.seed)
+        m, o = cfg.model, cfg.optim
+        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf)
+        self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
+        self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
+                                           parameters=self.discriminator.parameters())
+        self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
+        self.step = 0
+        self.history = History()
+        self.resumed_from = resume_path if saved else None
+        if saved:
+            self._restore(saved, resume_path)
+
+    def _make_scorer(self, train_images: np.ndarray):
+        from .evaluation import make_scorer
+
+        return make_scorer(self.dataset, self.data_folder, self.cfg.eval.classifier, self.cfg.eval.num_samples,
+                           self.cfg.seed, train_images)
+
+    @property
+    def total_steps(self) -> int:
+        return self.cfg.train.epochs * len(self.batches)
+
+    # ------------------------------------------------------------ state
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "epoch": self.step // len(self.batches),  # completed epochs
+            "config": self.cfg.to_dict(),
+            "dataset": self.dataset,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "history": self.history.steps,
+            "evals": self.history.evals,
+            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
+            "scaler": self.precision.scaler.state_dict() if self.precision.scaler else None,
+        }
+
+    def _restore(self, saved: dict[str, Any], path: Path) -> None:
+        load_weights(self.generator, saved["generator"], path)
+        load_weights(self.discriminator, saved["discriminator"], path)
+        self.opt_g.set_state_dict(saved["opt_g"])
+        self.opt_d.set_state_dict(saved["opt_d"])
+        self.step = int(saved["step"])
+        self.history = History(saved["history"], saved.get("evals", []))
+        random.setstate(saved["rng"]["python"])
+        np.random.set_state(saved["rng"]["numpy"])
+        paddle.set_rng_state(saved["rng"]["paddle"])
+        if self.precision.scaler and saved.get("scaler"):
+            self.precision.scaler.load_state_dict(saved["scaler"])
+
+    def save(self) -> Path:
+        """A full checkpoint of this step, and ``generator.pdparams`` for sampling."""
+        path = ckpt.save_checkpoint(self.run_dir, self._state(), self.cfg.train.keep_checkpoints)
+        save_generator(self.generator, vars(self.cfg.model), self.dataset, self.step,
+                       self.run_dir / "generator.pdparams")
+        log.info("saved %s", path)
+        return path
+
+    # ------------------------------------------------------------ per epoch
+    def evaluate(self, epoch: int) -> None:
+        from .evaluation import METRIC_KEYS
+
+        result = self.scorer.score_generator(self.generator, seed=self.cfg.seed)
+        self.history.evals.append({"step": self.step, "epoch": epoch, **{k: result[k] for k in METRIC_KEYS}})
+        floor = self.scorer.floor()
+        log.info("eval epoch %d | FID %.2f (real %.2f) | MNIST score %.2f | classes %d | precision %.3f recall %.3f",
+                 epoch, result["fid"], floor["fid"], result["mnist_score"], result["classes_covered"],
+                 result["precision"], result["recall"])
+
+    @paddle.no_grad()
+    def _fixed_grid(self) -> np.ndarray:
+        self.generator.eval()
+        images = self.generator(self.fixed_z).numpy()
+        self.generator.train()
+        return visualize.to_uint8(images)
+
+    def end_of_epoch(self, epoch: int) -> None:
+        """Write the epoch's fixed-noise grid, the animation, the curves and the CSV files (and evaluate)."""
+        if self.scorer and epoch % self.cfg.eval.every_epochs == 0:
+            self.evaluate(epoch)
+        samples = self.run_dir / "samples"
+        visualize.save_grid(self._fixed_grid(), samples / f"epoch_{epoch:03d}.png")
+        frames = [samples / f"epoch_{e:03d}.png" for e in range(1, epoch + 1)]
+        visualize.save_gif([f for f in frames if f.exists()], self.run_dir / "progress.gif")
+        evals = self.history.evals
+        extra = {"FID (in-training eval)": ([e["step"] for e in evals], [e["fid"] for e in evals])}
+        visualize.save_training_curves(self.history.steps, self.run_dir / "loss_curve.png", len(self.batches),
+                                       extra if evals else None)
+        self.history.write_csv(self.run_dir)
+
+    # ------------------------------------------------------------ loop
+    def train_step(self, real: paddle.Tensor) -> dict[str, float]:
+        """One D step and one G step on the batch ``real``; returns the step's statistics."""
+        z = noise(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
+        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, self.precision)
+        stats.update(generator_step(self.discriminator, self.opt_g, fake, self.precision))
+        self.step += 1
+        self.history.append(stats)
+        return stats
+
+    def _open_run(self) -> Path:
+        """Create the run folder (the first write of the run); returns its train.log path."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create run folder '{self.run_dir}' ({exc.strerror}); "
+                            "set -o output_dir=WRITABLE") from None
+        return self.run_dir / "train.log"
+
+    def _announce(self) -> None:
+        cfg = self.cfg
+        wanted = Path(cfg.output_dir) / cfg.run_name
+        if self.resumed_from is None and self.run_dir != wanted:
+            log.info("%s already holds a run; this run writes to %s (continue that one with -o run_name=%s "
+                     "--resume latest)", wanted, self.run_dir, cfg.run_name)
+        log.info("run folder %s | device %s | %s", self.run_dir, self.device, cpu_tuning.describe())
+        log.info("config:\n%s", cfg.to_yaml().rstrip())
+        (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+        log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, self.data_folder,
+                 len(self.batches.images), len(self.batches))
+        if self.scorer:
+            log.info("evaluating every %d epoch(s) on %d samples with %s", cfg.eval.every_epochs, self.scorer.n,
+                     self.scorer.classifier.id)
+        if self.resumed_from:
+            log.info("resumed from %s at step %d (epoch %d)", self.resumed_from, self.step,
+                     self.step // len(self.batches))
+
+    def fit(self) -> Path:
+        """Train to ``train.epochs``; returns the run folder. Ctrl-C saves, then raises TrainingStopped."""
+        cfg = self.cfg.train
+        with log_to_file(self._open_run()):
+            self._announce()
+            if self.step >= self.total_steps:
+                log.info("nothing to do: the run is at step %d and train.epochs=%d ends at step %d; raise "
+                         "train.epochs to continue", self.step, cfg.epochs, self.total_steps)
+                return self.run_dir
+            reporter = StepReporter(self.total_steps, len(self.batches), cfg.epochs, cfg.batch_size, cfg.log_every)
+            self.generator.train()
+            self.discriminator.train()
+            started, first_step = time.perf_counter(), self.step
+            try:
+                with StopRequest() as stop:
+                    for epoch in range(self.step // len(self.batches), cfg.epochs):
+                        self._train_epoch(epoch, reporter, stop)
+                        self.end_of_epoch(epoch + 1)
+                        if not cfg.checkpoint_every or self.step == self.total_steps:
+                            self.save()
+            finally:
+                reporter.clear()
+            elapsed = time.perf_counter() - started
+            log.info("done: %d steps in %s (%.0f img/s); results in %s", self.step - first_step,
+                     format_duration(elapsed), (self.step - first_step) * cfg.batch_size / elapsed, self.run_dir)
+        return self.run_dir
+
+    def _train_epoch(self, epoch: int, reporter: StepReporter, stop: StopRequest) -> None:
+        """The rest of epoch ``epoch`` (0-based), from the batch after ``self.step``."""
+        every = self.cfg.train.checkpoint_every
+        for real, _labels in self.batches.epoch(epoch, start=self.step % len(self.batches)):
+            stats = self.train_step(real)
+            reporter.step_done(self.step, stats)
+            if every and self.step % every == 0:
+                self.save()
+            if stop.requested:
+                reporter.clear()
+                self.save()
+                log.info("stopped at step %d; continue with --resume latest", self.step)
+                raise TrainingStopped(self.step)
+
+
+def train(cfg: Config, resume: str | None = None) -> Path:
+    """Train (or resume) one run as configured; returns its folder."""
+    return Trainer(cfg, resume).fit()
