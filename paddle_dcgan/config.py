@@ -59,6 +59,7 @@ class TrainConfig:
     keep_checkpoints: int = 3  # newest full checkpoints kept in <run>/checkpoints; older ones are deleted
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
+    visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
 
 
 @dataclass

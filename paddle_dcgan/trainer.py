@@ -25,6 +25,7 @@ from . import checkpoint as ckpt
 from . import cpu_tuning, data, visualize
 from .amp import choose_precision
 from .config import RESUME_KEYS, Config, get
+from .dashboard import Dashboard
 from .device import select_device
 from .errors import UserError
 from .files import load_weights
@@ -85,6 +86,7 @@ class Trainer:
         self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
                                     cfg.train.batch_size, cfg.seed)
         self.scorer = self._make_scorer(images) if cfg.eval.every_epochs else None
+        self.dashboard = Dashboard(cfg.train.visualdl)  # imports visualdl only when on; missing = UserError
         self.precision = choose_precision(cfg.train.amp, self.device)
         self.run_dir = ckpt.run_folder_of(resume_path) if saved else _new_run_dir(cfg.output_dir, cfg.run_name)
 
@@ -174,7 +176,9 @@ class Trainer:
         if self.scorer and epoch % self.cfg.eval.every_epochs == 0:
             self.evaluate(epoch)
         samples = self.run_dir / "samples"
-        visualize.save_grid(self._fixed_grid(), samples / f"epoch_{epoch:03d}.png")
+        grid = self._fixed_grid()
+        visualize.save_grid(grid, samples / f"epoch_{epoch:03d}.png")
+        self.dashboard.log_epoch(self.step, grid, self.history.evals)
         frames = [samples / f"epoch_{e:03d}.png" for e in range(1, epoch + 1)]
         visualize.save_gif([f for f in frames if f.exists()], self.run_dir / "progress.gif")
         evals = self.history.evals
@@ -223,7 +227,7 @@ class Trainer:
     def fit(self) -> Path:
         """Train to ``train.epochs``; returns the run folder. Ctrl-C saves, then raises TrainingStopped."""
         cfg = self.cfg.train
-        with log_to_file(self._open_run()):
+        with log_to_file(self._open_run()), self.dashboard.open(self.run_dir, self.history, len(self.batches)):
             self._announce()
             if self.step >= self.total_steps:
                 log.info("nothing to do: the run is at step %d and train.epochs=%d ends at step %d; raise "
@@ -253,6 +257,7 @@ class Trainer:
         for real, _labels in self.batches.epoch(epoch, start=self.step % len(self.batches)):
             stats = self.train_step(real)
             reporter.step_done(self.step, stats)
+            self.dashboard.log_step(self.step, stats)
             if every and self.step % every == 0:
                 self.save()
             if stop.requested:

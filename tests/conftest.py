@@ -61,3 +61,19 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_data, tmp_path_factory) -> Path:
+    """One epoch (10 steps) of the TINY config, trained by the real tool: a generator to export, sample, load."""
+    cwd = tmp_path_factory.mktemp("tiny_run")
+    run_tool("train.py", "-o", *TINY, f"data.dir={tiny_data}", "train.epochs=1", "run_name=tiny", cwd=cwd)
+    return cwd / "output" / "tiny"
+
+
+def run_without(module: str, script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run tools/<script> in an interpreter where ``import module`` fails, as if it were not installed."""
+    code = (f"import runpy, sys; sys.modules[{module!r}] = None; sys.argv = sys.argv[1:]; "
+            "runpy.run_path(sys.argv[0], run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code, str(ROOT / "tools" / script), *args], cwd=cwd,
+                          env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True, timeout=300)
