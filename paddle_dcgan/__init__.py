@@ -7,6 +7,7 @@ Notebook use::
     G, info = paddle_dcgan.load_generator("output/dcgan") # run folder, generator.pdparams or .pdckpt
     images = paddle_dcgan.sample(G, 64, seed=0)           # [64, 1, 28, 28] in [-1, 1]
     paddle_dcgan.show_grid(images)
+    walk = paddle_dcgan.interpolate(G, 3, 7, steps=10)    # [10, 1, 28, 28]: seed 3's digit -> seed 7's
 
 ``import paddle_dcgan`` changes nothing in the process: it does not import
 paddle (the names below are loaded on first use), set environment variables,
@@ -25,7 +26,8 @@ _API = {
     "UserError": "errors",
     "Generator": "models", "Discriminator": "models", "build_models": "models",
     "load_generator": "generator_file", "GeneratorInfo": "generator_file",
-    "sample": "sampling",
+    "sample": "sampling", "interpolate": "sampling",
+    "export_generator": "export", "open_engine": "engines",
     "show_grid": "visualize",
     "Trainer": "trainer", "train": "trainer",
     "evaluate": "evaluation",

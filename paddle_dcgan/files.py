@@ -8,8 +8,10 @@ files, classifiers) is a dict tagged with a ``format`` name and a ``version``;
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,18 +48,31 @@ def save_tagged(obj: dict[str, Any], file_format: str, path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _quiet_native_stderr():
-    """Silence file descriptor 2: paddle's C++ parser logs protobuf errors for a damaged file
-    before raising, and the exception raised in its place already says what is wrong."""
+def native_output_captured(*fds: int):
+    """Catch what is written to the file descriptors ``fds`` (default: stderr), C++ code included.
+
+    Yields a ``StringIO`` that holds the text once the block has ended. Paddle's C++
+    parser logs protobuf errors for a damaged file before raising, and converters
+    print progress: the exception raised (or the caller's own message) says what matters.
+    """
+    fds = fds or (2,)
+    captured = io.StringIO()
+    sys.stdout.flush()
     sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    saved = [os.dup(fd) for fd in fds]
+    with tempfile.TemporaryFile() as sink:
+        try:
+            for fd in fds:
+                os.dup2(sink.fileno(), fd)
+            yield captured
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in zip(fds, saved):
+                os.dup2(copy, fd)
+                os.close(copy)
+            sink.seek(0)
+            captured.write(sink.read().decode("utf-8", errors="replace"))
 
 
 def load_tagged(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
@@ -67,7 +82,7 @@ def load_tagged(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise UserError(f"checkpoint '{path}' is empty (a save was interrupted); delete it and use an older one")
     try:
-        with _quiet_native_stderr():
+        with native_output_captured():
             obj = paddle.load(str(path))
     except Exception as exc:  # paddle raises many types for a damaged file
         raise UserError(f"checkpoint '{path}' is corrupt or not a paddle file ({type(exc).__name__}); "

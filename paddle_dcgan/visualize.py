@@ -1,4 +1,4 @@
-"""Pictures of a run: sample grids (PNG), the fixed-noise animation (GIF), loss curves.
+"""Pictures of a run: sample grids (PNG), the fixed-noise and latent-walk animations (GIF), loss curves.
 
 Grids and GIFs are written with Pillow (a dependency of matplotlib). Plots are
 drawn on ``matplotlib.figure.Figure`` objects, which need no display and leave
@@ -40,8 +40,13 @@ def _pil(grid: np.ndarray, scale: int) -> Image.Image:
     return img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img
 
 
-def save_grid(images_uint8: np.ndarray, path: Path, scale: int = 2) -> None:
-    write_atomically(path, lambda tmp: _pil(make_grid(images_uint8), scale).save(tmp, format="PNG"))
+def save_grid(images_uint8: np.ndarray, path: Path, scale: int = 2, ncols: int | None = None) -> None:
+    write_atomically(path, lambda tmp: _pil(make_grid(images_uint8, ncols), scale).save(tmp, format="PNG"))
+
+
+def _write_gif(frames: list[Image.Image], path: Path, durations: list[int]) -> None:
+    write_atomically(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
+                                              duration=durations, loop=0))
 
 
 def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -> None:
@@ -49,9 +54,14 @@ def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -
     frames = [Image.open(p).reduce(2).convert("P") for p in frame_paths]  # grids are saved at 2x
     if not frames:
         return
-    durations = [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 3]
-    write_atomically(path, lambda tmp: frames[0].save(tmp, format="GIF", save_all=True, append_images=frames[1:],
-                                              duration=durations, loop=0))
+    _write_gif(frames, path, [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 3])
+
+
+def save_walk_gif(images_uint8: np.ndarray, path: Path, scale: int = 4, ms_per_frame: int = 120) -> None:
+    """Animate images [N, C, H, W] uint8 (a latent walk) forth and back, ``scale`` times enlarged."""
+    frames = [_pil(image.transpose(1, 2, 0), scale).convert("P") for image in images_uint8]
+    frames += frames[-2:0:-1]  # back again without repeating the ends, so the loop is seamless
+    _write_gif(frames, path, [ms_per_frame] * len(frames))
 
 
 def _smooth(values: np.ndarray, window: int) -> np.ndarray:

@@ -1,4 +1,10 @@
-"""Sample digits from a trained generator: python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]"""
+"""Sample digits from a trained generator, or walk between two of them.
+
+python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]          # <run>/infer/grid_seed0.png
+python tools/infer.py --interpolate 3 7 --steps 10                      # strip PNG + GIF from seed 3 to seed 7
+python tools/infer.py --engine inference [--export output/dcgan/export]  # the exported program, no training code
+python tools/infer.py --engine onnx --z noise.npy --npy                  # ONNX Runtime on a saved noise batch
+"""
 
 from pathlib import Path
 
@@ -10,23 +16,38 @@ from paddle_dcgan.errors import UserError
 def main() -> None:
     parser = cli.parser(__doc__)
     cli.add_generator_args(parser)
+    parser.add_argument("--engine", choices=("dygraph", "inference", "onnx"), default="dygraph",
+                        help="dygraph: the generator net; inference: the export run by Paddle Inference; "
+                             "onnx: the export's generator.onnx run by ONNX Runtime")
+    parser.add_argument("--export", help="export folder for --engine inference / onnx (default: <run>/export)")
     parser.add_argument("-n", "--num", type=int, default=64, help="number of digits to draw")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed draws the same digits")
+    what = parser.add_mutually_exclusive_group()
+    what.add_argument("--seed", type=int, default=0, help="noise seed; the same seed draws the same digits")
+    what.add_argument("--z", metavar="NOISE_NPY", help="draw from this noise batch instead ([N, nz, 1, 1] .npy)")
+    what.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"),
+                      help="write a latent walk (slerp) from seed A's digit to seed B's as a PNG strip and a GIF")
+    parser.add_argument("--steps", type=int, default=10, help="images in the --interpolate walk")
     parser.add_argument("--out", help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
-    parser.add_argument("--npy", action="store_true", help="also write samples_seed<SEED>.npy (uint8 [N, C, H, W])")
+    parser.add_argument("--npy", action="store_true", help="also write samples_<seed or noise file>.npy "
+                                                           "(uint8 [N, C, H, W])")
     args = parser.parse_args()
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
     paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
 
-    from paddle_dcgan.sampling import write_samples
+    from paddle_dcgan import sampling
+    from paddle_dcgan.engines import open_engine, output_folder
 
-    written, info, device = write_samples(cli.generator_source(args), args.num, args.seed,
-                                          Path(args.out) if args.out else None, args.individual, args.npy,
-                                          args.device)
-    print(f"{args.num} digits from {info.source} (step {info.step}, {device}) -> " + ", ".join(map(str, written)))
-
+    engine = open_engine(args.engine, cli.generator_source(args), args.export, args.device)
+    out = Path(args.out) if args.out else output_folder(engine)
+    if args.interpolate:
+        written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps)
+    else:
+        written = sampling.write_samples(engine, out, args.num, args.seed, args.z, args.individual, args.npy)
+    what = f"{args.steps}-step walk" if args.interpolate else f"the noise in {args.z}" if args.z else \
+        f"{args.num} digits"
+    print(f"{what} from {engine.source} (step {engine.step}, {engine.description}) -> " + ", ".join(map(str, written)))
 
 if __name__ == "__main__":
     cli.run(main)

@@ -1,0 +1,28 @@
+"""Entry points for ``paddle.hub``: a trained generator from a clone of this repository.
+
+    import paddle
+    G = paddle.hub.load("path/to/paddle-dcgan", "generator", source="local", run="output/dcgan")
+    images = G(paddle.randn([16, G.nz, 1, 1]))     # [16, 1, 28, 28] in [-1, 1]
+
+paddle.hub imports this file with the repository first on ``sys.path``, so the
+``paddle_dcgan`` package beside it is the one used (when no other copy was
+imported before).
+"""
+
+dependencies = ["paddle", "numpy", "yaml"]  # import names paddle.hub checks before calling an entry point
+
+
+def generator(run: str = "output/dcgan", checkpoint: str = ""):
+    """The trained DCGAN generator of a run, in eval mode (BatchNorm uses its running statistics).
+
+    Args:
+        run: a run folder (its generator.pdparams, else its newest checkpoint), relative to
+            the current directory.
+        checkpoint: a generator.pdparams or .pdckpt file; overrides ``run``.
+
+    Its ``nz`` attribute is the length of the noise it takes: z [N, nz, 1, 1] float32.
+    """
+    from paddle_dcgan.generator_file import load_generator
+
+    net, _info = load_generator(checkpoint or run)
+    return net

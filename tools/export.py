@@ -1,0 +1,33 @@
+"""Export a trained generator to run without the training code.
+
+python tools/export.py [--run output/dcgan] [--checkpoint FILE] [--out DIR] [--onnx]
+
+Writes <run>/export/: generator.json + generator.pdiparams (paddle.jit.save, BatchNorm in eval mode),
+metadata.json and, with --onnx, generator.onnx (needs: pip install -e ".[export]"). Run the export with
+python tools/infer.py --engine inference (or --engine onnx).
+"""
+
+import paddle_dcgan
+from paddle_dcgan import cli
+
+
+def main() -> None:
+    parser = cli.parser(__doc__)
+    parser.add_argument("--run", default="output/dcgan",
+                        help="run folder (uses its generator.pdparams, else its newest checkpoint)")
+    parser.add_argument("--checkpoint", help="a generator.pdparams or .pdckpt file; overrides --run")
+    parser.add_argument("--out", help="export folder (default: <run>/export); an earlier export there is replaced")
+    parser.add_argument("--onnx", action="store_true", help="also convert to generator.onnx with paddle2onnx")
+    args = parser.parse_args()
+    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+
+    from paddle_dcgan.export import export_generator
+
+    folder, meta = export_generator(cli.generator_source(args), args.out, args.onnx)
+    parity = ", ".join(f"{name} {diff:.1e}" for name, diff in meta["parity_max_abs_diff"].items())
+    print(f"exported {meta['source']} (step {meta['step']}) -> {folder} "
+          f"(max abs difference to dygraph on {meta['parity_samples']} samples: {parity})")
+
+
+if __name__ == "__main__":
+    cli.run(main)
