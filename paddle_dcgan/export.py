@@ -52,7 +52,8 @@ PARITY_SAMPLES = 64  # noise vectors (seed 0) on which that is measured
 
 def default_folder(source: str | Path) -> Path:
     """``<run>/export`` for a run folder, or the run a generator / checkpoint file belongs to."""
-    return run_folder_of(Path(source)) / "export"
+    source = Path(source)
+    return (run_folder_of(source) if source.exists() else source) / "export"
 
 
 def _check_destination(out: Path) -> None:
