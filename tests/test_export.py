@@ -1,4 +1,4 @@
-"""Export (paddle.jit.save, ONNX), the three engines agreeing, their errors, and paddle.hub."""
+"""Export (paddle.jit.save, ONNX), the three engines agreeing, and their errors."""
 
 import json
 import logging
@@ -17,7 +17,7 @@ from paddle_dcgan.generator_file import load_generator, save_generator
 from paddle_dcgan.models import Generator, init_dcgan_weights
 from paddle_dcgan.sampling import generate, noise_for_seed
 
-from conftest import ROOT, assert_one_line_error, run_tool, run_without
+from conftest import assert_one_line_error, run_tool, run_without
 
 pytest.importorskip("paddle2onnx", reason="the export extra is not installed: pip install -e \".[export]\"")
 pytest.importorskip("onnxruntime", reason="the export extra is not installed: pip install -e \".[export]\"")
@@ -185,6 +185,8 @@ def test_infer_export_errors(exported, tiny_run, tmp_path):
     (broken / METADATA).unlink()
     with pytest.raises(UserError, match="not a paddle-dcgan export"):
         open_engine("inference", tiny_run, broken)
+    with pytest.raises(UserError, match="'.*none/export' not found"):  # the run folder itself is missing
+        open_engine("onnx", tmp_path / "none")
 
 
 def test_export_errors_write_nothing(tiny_run, tmp_path):
@@ -217,15 +219,3 @@ def test_export_again_replaces_the_folder(exported, tiny_run, tmp_path):
     assert meta["files"]["onnx"] is None and meta["source"].endswith("step_00000010.pdckpt")
     assert set(meta["parity_max_abs_diff"]) == {"inference"}
     assert not list(tmp_path.glob(".again.tmp-*"))  # the staging folder is gone
-
-
-def test_paddle_hub_loads_a_ready_generator(tiny_run):
-    generator = paddle.hub.load(str(ROOT), "generator", source="local", run=str(tiny_run))
-    assert isinstance(generator, Generator) and not generator.training and generator.nz == 16
-    reference, _ = load_generator(tiny_run)
-    z = paddle.to_tensor(noise_for_seed(0, 8, 16))
-    with paddle.no_grad():
-        np.testing.assert_array_equal(generator(z).numpy(), reference(z).numpy())
-    assert paddle.hub.list(str(ROOT), source="local") == ["generator"]
-    with pytest.raises(Exception, match="not found"):
-        paddle.hub.load(str(ROOT), "generator", source="local", run=str(tiny_run / "none"))
