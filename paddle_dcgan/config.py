@@ -20,6 +20,9 @@ import yaml
 from .errors import UserError
 
 DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist")
+MNIST_VARIANTS = ("auto", "mnist", "mnist_subset")  # their generators are scored on the MNIST yardstick by default
+MNIST_YARDSTICK = "mnist_yardstick"  # the shipped reference for MNIST digits (data.YARDSTICK_DIR, evaluation.py)
+EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
 AMP_MODES = ("off", "float16", "bfloat16")
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
@@ -66,6 +69,7 @@ class TrainConfig:
 class EvalConfig:
     every_epochs: int = 0  # score the generator every N epochs while training (FID, MNIST score, ...); 0 = off
     num_samples: int = 1000  # samples per in-training evaluation (capped at the held-out set's size)
+    reference: str = "auto"  # scored against: mnist_yardstick | held_out (the data's test split); auto = yardstick for MNIST
     classifier: str = ""  # .pdclf file from tools/train_classifier.py; "" = paddle_dcgan/classifiers/<dataset>.pdclf
 
 
@@ -220,6 +224,9 @@ def validate(cfg: Config) -> None:
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
     _check(cfg.eval.num_samples >= MIN_EVAL_SAMPLES, "eval.num_samples", cfg.eval.num_samples,
            f"an integer >= {MIN_EVAL_SAMPLES}")
+    _check(cfg.eval.reference in EVAL_REFERENCES, "eval.reference", cfg.eval.reference, " | ".join(EVAL_REFERENCES))
+    _check(cfg.eval.reference != MNIST_YARDSTICK or d.name in MNIST_VARIANTS, "eval.reference", cfg.eval.reference,
+           f"auto or held_out when data.name={d.name} (the MNIST yardstick scores MNIST digits)")
 
 
 # Keys that must match between a checkpoint and the config that resumes it:

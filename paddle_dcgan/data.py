@@ -13,6 +13,10 @@ Sources, by ``data.name``:
 
 Another dataset in the same format is one more :data:`SOURCES` entry.
 
+Not a training source: the MNIST yardstick in :data:`YARDSTICK_DIR` (all 10,000
+MNIST test digits and 10,000 of its training digits, see
+tools/make_mnist_yardstick.py), the real digits evaluation.py scores against.
+
 Files are parsed here with numpy rather than through
 ``paddle.vision.datasets.MNIST``: paddle's parser walks records in blocks of
 100 (other counts fail) and builds one Python object per image, while one
@@ -38,6 +42,8 @@ from .noise import STREAM_SHUFFLE, stream
 log = logging.getLogger(__name__)
 
 SUBSET_DIR = Path(__file__).parent / "datasets" / "mnist_subset"
+# MNIST's 10,000 test digits + 10,000 of its training digits: the reference for scoring (evaluation.py)
+YARDSTICK_DIR = Path(__file__).parent / "datasets" / "mnist_yardstick"
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -88,12 +94,17 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write a uint8 array as a gzip IDX file (mtime 0, so rebuilds are byte-identical)."""
+def idx_bytes(array: np.ndarray) -> bytes:
+    """A uint8 array as the bytes of an uncompressed IDX file (header, then the values)."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, _IDX_DTYPE, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as a gzip IDX file (mtime 0, so rebuilds are byte-identical)."""
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
-        f.write(header + array.tobytes())
+        f.write(idx_bytes(array))
 
 
 def _find(folder: Path, name: str) -> Path | None:

@@ -1,9 +1,17 @@
-"""Score generated digits against the real held-out digits, with a real-vs-real floor.
+"""Score generated digits against real held-out digits, with a real-vs-real floor.
 
 The candidate set (generated images, quantised to 8 bits like real data) and a
 second real set drawn from the training split (disjoint from the held-out set)
 are both scored against the held-out set, with equal sizes, so the floor shows
 what a perfect generator would get on the same scale.
+
+Which real digits (the :class:`Reference`): generators of MNIST digits (trained
+on ``mnist`` or ``mnist_subset``) are scored by default on the MNIST yardstick
+shipped in ``data.YARDSTICK_DIR``: all 10,000 MNIST test digits, with a fixed
+10,000 MNIST training digits for the floor and the classifier trained on full
+MNIST. Whatever data a generator was trained on, its scores then mean the same.
+Other datasets, or an explicit ``--data`` / ``--data-dir``, use a dataset's own
+test split.
 
 :func:`evaluate` is what ``tools/eval.py`` runs; :func:`make_scorer` is shared
 with in-training evaluation.
@@ -22,7 +30,7 @@ import numpy as np
 from . import data, metrics
 from .checkpoint import run_folder_of
 from .classifier import Classifier, find_classifier
-from .config import MIN_EVAL_SAMPLES
+from .config import MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
 from .device import select_device
 from .errors import UserError
 from .generator_file import load_generator
@@ -72,6 +80,49 @@ def to_classifier_input(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images)
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The real digits samples are scored against.
+
+    The test split in ``folder`` is the reference set; its training split gives
+    the second real set of the floor.
+    """
+
+    name: str  # mnist_yardstick, or the dataset's name
+    dataset: str  # what the classifier must have been trained on
+    folder: Path
+
+
+YARDSTICK = Reference(MNIST_YARDSTICK, "mnist", data.YARDSTICK_DIR)
+
+
+def choose_reference(requested: str | None, trained_on: str, data_dir: str = "") -> Reference:
+    """The reference named by ``requested`` (a ``--data`` value), or the default for ``trained_on``.
+
+    Args:
+        requested: mnist_yardstick or a dataset name; None = the default: the
+            MNIST yardstick for a generator of MNIST digits (unless ``data_dir``
+            points at a dataset), else the generator's own dataset.
+        trained_on: the dataset the generator was trained on (``auto`` when unknown).
+        data_dir: a folder with the dataset's IDX files (as ``data.dir``).
+    """
+    name = requested or (MNIST_YARDSTICK if trained_on in MNIST_VARIANTS and not data_dir else trained_on)
+    if name == MNIST_YARDSTICK:
+        if data_dir:
+            raise UserError(f"the MNIST yardstick is shipped in the package and takes no --data-dir; drop it, or "
+                            f"pass --data mnist to score against the MNIST files in '{data_dir}'")
+        return YARDSTICK
+    dataset, folder = data.resolve(name, data_dir, split="test")
+    return Reference(dataset, dataset, folder)
+
+
+def training_reference(setting: str, dataset: str, folder: Path) -> Reference:
+    """The reference of in-training evaluation (``eval.reference``) for a run on ``dataset`` in ``folder``."""
+    if setting == MNIST_YARDSTICK or (setting == "auto" and dataset in MNIST_VARIANTS):
+        return YARDSTICK
+    return Reference(dataset, dataset, folder)
+
+
 @dataclass
 class RealSets:
     """Held-out reference images and a disjoint real set of the same size from the training split."""
@@ -110,8 +161,8 @@ def sample_count(requested: int, held_out_size: int) -> int:
 class Scorer:
     """A classifier plus cached features of the real sets, reused across evaluations."""
 
-    def __init__(self, classifier: Classifier, reals: RealSets):
-        self.classifier = classifier
+    def __init__(self, classifier: Classifier, reals: RealSets, reference_name: str = ""):
+        self.classifier, self.reference_name = classifier, reference_name
         self.held_out = classifier.run(reals.held_out)
         self.other = classifier.run(reals.other)
         self.n = len(reals.held_out)
@@ -133,14 +184,15 @@ class Scorer:
         return self.score(sample(generator, self.n, seed=seed))
 
 
-def make_scorer(dataset: str, folder: Path, classifier_path: str, num_samples: int, seed: int,
+def make_scorer(reference: Reference, classifier_path: str, num_samples: int, seed: int,
                 train_images: np.ndarray | None = None) -> Scorer:
-    """A Scorer with the classifier for ``dataset`` and real sets drawn from ``folder``.
+    """A Scorer with the classifier for ``reference.dataset`` and real sets drawn from ``reference.folder``.
 
-    ``train_images``: the training split's uint8 [N, 28, 28] images when the caller holds them already.
+    ``train_images``: the training split's uint8 [N, 28, 28] images of that folder when the caller holds them.
     """
-    classifier = find_classifier(classifier_path, dataset)
-    return Scorer(classifier, RealSets.load(dataset, folder, num_samples, seed, train_images))
+    classifier = find_classifier(classifier_path, reference.dataset)
+    reals = RealSets.load(reference.name, reference.folder, num_samples, seed, train_images)
+    return Scorer(classifier, reals, reference.name)
 
 
 def evaluate(generator_path: str | None = None, samples_path: str | None = None, dataset: str | None = None,
@@ -151,7 +203,8 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
     Args:
         generator_path: a run folder, generator.pdparams or .pdckpt (ignored when ``samples_path`` is given).
         samples_path: a .npy of samples (uint8 or float in [-1, 1], [N, 1, S, S]).
-        dataset: the real dataset; default: the generator's own (``auto`` for samples).
+        dataset: mnist_yardstick or a dataset name (see :func:`choose_reference`); default: the MNIST
+            yardstick for generators of MNIST digits and for samples, else the generator's own dataset.
         out: output folder; default ``<run>/eval``.
         device: auto | cpu | gpu | gpu:N, chosen before the generator is loaded.
 
@@ -164,20 +217,20 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
             samples = np.load(samples_path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read samples '{samples_path}' ({exc}); pass a .npy file") from None
-        generator, source, dataset = None, Path(samples_path), dataset or "auto"
-        requested = len(samples)
+        generator, source, trained_on, requested = None, Path(samples_path), "auto", len(samples)
     else:
         select_device(device)  # before loading, so the weights land on that device
         generator, info = load_generator(generator_path)
-        source, dataset, requested = info.source, dataset or info.dataset, num_samples
-    dataset, folder = data.resolve(dataset, data_dir, split="test")
-    scorer = make_scorer(dataset, folder, classifier_path, requested, seed)
+        source, trained_on, requested = info.source, info.dataset, num_samples
+    reference = choose_reference(dataset, trained_on, data_dir)
+    scorer = make_scorer(reference, classifier_path, requested, seed)
     if generator is None:
         result = scorer.score(samples[:scorer.n])
     else:
         result = scorer.score_generator(generator, seed)
     full = report(result, scorer.floor(), scorer.classifier, str(source))
-    full["dataset"], full["seconds"] = dataset, round(time.perf_counter() - started, 2)
+    full.update(reference=reference.name, dataset=reference.dataset, reference_folder=str(reference.folder),
+                seconds=round(time.perf_counter() - started, 2))
     folder_out = Path(out) if out else run_folder_of(source) / "eval"
     folder_out.mkdir(parents=True, exist_ok=True)
     (folder_out / "eval.json").write_text(json.dumps(full, indent=2), encoding="utf-8")
@@ -208,16 +261,24 @@ def format_table(reports: list[dict], names: list[str]) -> str:
         lines.append(f"{label:<26}{cells}{fmt.format(reports[0]['real_vs_real'][key]):>16}  {better}")
     first = reports[0]
     lines.append(f"{'samples scored':<26}" + "".join(f"{r['num_samples']:>20d}" for r in reports))
-    lines.append(f"classifier {first['classifier']} (held-out accuracy {first['classifier_accuracy']:.4f})")
+    lines.append(f"reference {_reference_of(first)}; classifier {first['classifier']} "
+                 f"(held-out accuracy {first['classifier_accuracy']:.4f})")
     return "\n".join(lines)
 
 
+def _reference_of(report: dict) -> str:
+    return report.get("reference", report.get("dataset", "?"))  # reports older than the yardstick name a dataset
+
+
 def check_comparable(reports: list[dict], names: list[str]) -> None:
-    ids = {r["classifier"] for r in reports}
-    if len(ids) > 1:
-        detail = ", ".join(f"{n}: {r['classifier']}" for n, r in zip(names, reports))
-        raise UserError(f"scores were made with different classifiers ({detail}); re-run tools/eval.py on both "
-                        "with the same --classifier")
+    """Scores compare only when made by one classifier, against one reference, with one sample count."""
+    for what, key, fix in (("classifiers", lambda r: r["classifier"], "the same --classifier"),
+                           ("references", _reference_of, "the same --data"),
+                           ("sample counts", lambda r: r["num_samples"], "the same -n")):
+        if len({key(r) for r in reports}) > 1:
+            detail = ", ".join(f"{n}: {key(r)}" for n, r in zip(names, reports))
+            raise UserError(f"scores were made with different {what} ({detail}); re-run tools/eval.py on both "
+                            f"with {fix}")
 
 
 def load_report(path: str) -> dict:

@@ -106,10 +106,12 @@ class Trainer:
             self._restore(saved, resume_path)
 
     def _make_scorer(self, train_images: np.ndarray):
-        from .evaluation import make_scorer
+        from .evaluation import make_scorer, training_reference
 
-        return make_scorer(self.dataset, self.data_folder, self.cfg.eval.classifier, self.cfg.eval.num_samples,
-                           self.cfg.seed, train_images)
+        reference = training_reference(self.cfg.eval.reference, self.dataset, self.data_folder)
+        own = reference.folder == self.data_folder  # the floor's real set comes from the images loaded for training
+        return make_scorer(reference, self.cfg.eval.classifier, self.cfg.eval.num_samples, self.cfg.seed,
+                           train_images if own else None)
 
     @property
     def total_steps(self) -> int:
@@ -218,8 +220,8 @@ class Trainer:
         log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, self.data_folder,
                  len(self.batches.images), len(self.batches))
         if self.scorer:
-            log.info("evaluating every %d epoch(s) on %d samples with %s", cfg.eval.every_epochs, self.scorer.n,
-                     self.scorer.classifier.id)
+            log.info("evaluating every %d epoch(s) on %d samples against %s with %s", cfg.eval.every_epochs,
+                     self.scorer.n, self.scorer.reference_name, self.scorer.classifier.id)
         if self.resumed_from:
             log.info("resumed from %s at step %d (epoch %d)", self.resumed_from, self.step,
                      self.step // len(self.batches))

@@ -48,6 +48,8 @@ def test_a_runs_config_yaml_loads_back(tmp_path):
     (["optim.beta1=1"], "optim.beta1"),
     (["model.image_size=48"], "28, 32 or 64"),
     (["data.name=cifar"], "mnist_subset"),
+    (["eval.reference=mnist"], "auto | mnist_yardstick | held_out"),
+    (["data.name=fashion_mnist", "eval.reference=mnist_yardstick"], "auto or held_out when data.name=fashion_mnist"),
     (["device=tpu"], "auto, cpu, gpu or gpu:N"),
     (["run_name=a/b"], "run_name"),
     (["train=3"], "is a section"),

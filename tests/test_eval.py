@@ -1,14 +1,16 @@
-"""Classifier training and tools/eval.py end to end on tiny data."""
+"""The shipped MNIST yardstick, classifier training, and tools/eval.py end to end on tiny data."""
 
+import hashlib
 import json
 
 import numpy as np
 import pytest
 
-from paddle_dcgan.classifier import load_classifier, train_classifier
-from paddle_dcgan.data import SUBSET_DIR, load_split
+from paddle_dcgan import data, evaluation
+from paddle_dcgan.classifier import default_classifier_path, load_classifier, train_classifier
+from paddle_dcgan.data import SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_split
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.evaluation import RealSets, Scorer, to_classifier_input
+from paddle_dcgan.evaluation import YARDSTICK, RealSets, Reference, Scorer, choose_reference, to_classifier_input
 
 from conftest import ROOT, TINY, assert_one_line_error, make_idx_dataset, run_tool
 
@@ -44,13 +46,69 @@ def test_shipped_classifier_accuracy():
     assert measured == pytest.approx(clf.accuracy) and measured >= 0.97
 
 
+# ------------------------------------------------------------ the shipped MNIST yardstick
+MNIST_TEST_IMAGES_MD5 = "2646ac647ad5339dbf082846283269ea"  # the official uncompressed t10k-images file
+MNIST_TEST_CLASS_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def _pixel_keys(images):
+    return {row.tobytes() for row in images.reshape(len(images), -1)}
+
+
+def test_yardstick_holds_the_mnist_test_set_and_a_disjoint_training_sample():
+    test_x, test_y = load_split("mnist", YARDSTICK_DIR, "test")
+    assert hashlib.md5(idx_bytes(test_x)).hexdigest() == MNIST_TEST_IMAGES_MD5
+    assert np.bincount(test_y, minlength=10).tolist() == MNIST_TEST_CLASS_COUNTS
+    train_x, train_y = load_split("mnist", YARDSTICK_DIR, "train")
+    assert train_x.shape == (10000, 28, 28) and np.bincount(train_y, minlength=10).min() > 800
+    assert not _pixel_keys(train_x) & _pixel_keys(test_x)
+
+
+def test_subset_digits_are_not_yardstick_test_digits():
+    """A generator trained on the shipped subset never saw a digit it is scored against."""
+    test_keys = _pixel_keys(load_split("mnist", YARDSTICK_DIR, "test")[0])
+    for split in ("train", "test"):
+        assert not _pixel_keys(load_split("mnist_subset", SUBSET_DIR, split)[0]) & test_keys
+
+
+def test_shipped_mnist_classifier_accuracy():
+    clf = load_classifier(default_classifier_path("mnist"))
+    images, labels = load_split("mnist", YARDSTICK_DIR, "test")
+    measured = clf.accuracy_on(images[:, None], labels)
+    assert clf.dataset == "mnist" and measured == pytest.approx(clf.accuracy) and measured >= 0.98
+
+
+def test_default_reference_is_the_yardstick_without_looking_for_data(monkeypatch, tiny_data):
+    def no_lookup(*args, **kwargs):
+        raise AssertionError("the yardstick needs no dataset lookup")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(data, "resolve", no_lookup)
+        for trained_on in ("mnist", "mnist_subset", "auto"):
+            assert choose_reference(None, trained_on) == YARDSTICK
+        assert choose_reference("mnist_yardstick", "fashion_mnist") == YARDSTICK
+    assert YARDSTICK.dataset == "mnist" and YARDSTICK.folder == YARDSTICK_DIR
+    # an explicit folder or dataset takes the dataset's own test split
+    assert choose_reference(None, "mnist", str(tiny_data)) == Reference("mnist", "mnist", tiny_data)
+    assert choose_reference("mnist", "mnist_subset", str(tiny_data)) == Reference("mnist", "mnist", tiny_data)
+    assert choose_reference("mnist_subset", "mnist") == Reference("mnist_subset", "mnist_subset", SUBSET_DIR)
+    with pytest.raises(UserError, match="takes no --data-dir"):
+        choose_reference("mnist_yardstick", "mnist", str(tiny_data))
+
+
+def test_training_reference():
+    assert evaluation.training_reference("auto", "mnist_subset", SUBSET_DIR) == YARDSTICK
+    assert evaluation.training_reference("held_out", "mnist_subset", SUBSET_DIR).folder == SUBSET_DIR
+    assert evaluation.training_reference("auto", "fashion_mnist", ROOT).folder == ROOT
+
+
 def test_eval_tool_end_to_end(tiny_eval):
     root, folder = tiny_eval
     result = run_tool("eval.py", "--run", str(root / "output/g"), "--data-dir", str(folder),
                       "--classifier", str(root / "clf.pdclf"), "-n", "500", cwd=root)
     assert "scoring 200 samples instead of 500" in result.stderr
     report = json.loads((root / "output/g/eval/eval.json").read_text())
-    assert report["num_samples"] == 200 and report["dataset"] == "mnist"
+    assert report["num_samples"] == 200 and report["dataset"] == report["reference"] == "mnist"
     for key in ("fid", "mnist_score", "classes_covered", "kl_to_uniform", "precision", "recall"):
         assert key in report["samples"] and key in report["real_vs_real"]
     assert report["real_vs_real"]["fid"] < report["samples"]["fid"]  # one epoch of a tiny GAN is not real data
@@ -77,6 +135,22 @@ def test_eval_tool_end_to_end(tiny_eval):
     assert compared.stdout.count("FID") == 1 and "real_eval" in compared.stdout
 
 
+def test_eval_tool_defaults_to_the_yardstick(tiny_eval):
+    """With no --data, --data-dir or --classifier, a generator of MNIST digits is scored on the shipped yardstick."""
+    root, _ = tiny_eval
+    result = run_tool("eval.py", "--run", str(root / "output/g"), "-n", "100", "--out", str(root / "yard"), cwd=root)
+    report = json.loads((root / "yard/eval.json").read_text())
+    assert report["reference"] == "mnist_yardstick" and report["dataset"] == "mnist"
+    assert report["classifier"] == load_classifier(default_classifier_path("mnist")).id
+    assert report["num_samples"] == 100 and "against mnist_yardstick" in result.stdout
+    # samples in a .npy go the same way: 100 real MNIST training digits score close to the floor
+    np.save(root / "train_digits.npy", load_split("mnist", YARDSTICK_DIR, "train")[0][-100:, None])
+    run_tool("eval.py", "--samples", str(root / "train_digits.npy"), "--out", str(root / "yard_npy"), cwd=root)
+    real = json.loads((root / "yard_npy/eval.json").read_text())
+    assert real["reference"] == "mnist_yardstick"
+    assert real["samples"]["fid"] < 0.5 * report["samples"]["fid"]  # a 1-epoch tiny GAN is far from real digits
+
+
 def test_eval_errors(tiny_eval, tmp_path):
     root, folder = tiny_eval
     common = ["--data", "mnist", "--data-dir", str(folder), "--classifier", str(root / "clf.pdclf")]
@@ -99,12 +173,16 @@ def test_eval_errors(tiny_eval, tmp_path):
     np.save(tmp_path / "real.npy", test_x[:, None])
     run_tool("eval.py", "--samples", str(tmp_path / "real.npy"), *common, "--out", str(tmp_path / "mine"),
              cwd=tmp_path)
-    other = json.loads((tmp_path / "mine/eval.json").read_text())
-    other["classifier"] = "lenet-mnist-000000000000"
-    (tmp_path / "other.json").write_text(json.dumps(other))
-    assert_one_line_error(run_tool("eval.py", "--compare", str(tmp_path / "mine/eval.json"),
-                                   str(tmp_path / "other.json"), cwd=tmp_path, check=False),
-                          "different classifiers")
+    mine = json.loads((tmp_path / "mine/eval.json").read_text())
+    for key, value, fragment in (("classifier", "lenet-mnist-000000000000", "different classifiers"),
+                                 ("reference", "mnist_yardstick", "different references"),
+                                 ("num_samples", 10000, "different sample counts")):
+        (tmp_path / "other.json").write_text(json.dumps({**mine, key: value}))
+        assert_one_line_error(run_tool("eval.py", "--compare", str(tmp_path / "mine/eval.json"),
+                                       str(tmp_path / "other.json"), cwd=tmp_path, check=False), fragment)
+    # the yardstick is shipped: a --data-dir beside it is a mistake
+    assert_one_line_error(run_tool("eval.py", "--samples", str(tmp_path / "real.npy"), "--data", "mnist_yardstick",
+                                   "--data-dir", str(folder), cwd=tmp_path, check=False), "takes no --data-dir")
 
 
 def test_to_classifier_input_sizes():
@@ -115,18 +193,28 @@ def test_to_classifier_input_sizes():
 
 def test_in_training_evaluation(tiny_eval, tmp_path):
     root, folder = tiny_eval
-    common = ["-o", *TINY, f"data.dir={folder}", "run_name=e", "eval.every_epochs=1", "eval.num_samples=100"]
+    common = ["-o", *TINY, f"data.dir={folder}", "run_name=e", "eval.every_epochs=1", "eval.num_samples=100",
+              "eval.reference=held_out"]
     result = run_tool("train.py", *common, "train.epochs=2", f"eval.classifier={root / 'clf.pdclf'}", cwd=tmp_path,
                       check=False)
     assert result.returncode == 0, result.stderr
     rows = (tmp_path / "output/e/evals.csv").read_text().splitlines()
     assert rows[0].startswith("step,epoch,fid,mnist_score") and len(rows) == 3
     assert result.stderr.count("eval epoch") == 2 and "FID" in result.stderr
+    assert "against mnist with lenet-mnist-" in result.stderr
     # a missing classifier is caught before anything is written
     missing = run_tool("train.py", *common, f"eval.classifier={tmp_path / 'none.pdclf'}", "run_name=m", cwd=tmp_path,
                        check=False)
     assert_one_line_error(missing, "no classifier at", "train_classifier.py")
     assert not (tmp_path / "output/m").exists()
+
+
+def test_in_training_evaluation_defaults_to_the_yardstick(tmp_path):
+    result = run_tool("train.py", "-o", *TINY, "data.name=mnist_subset", "train.batch_size=100", "train.epochs=1",
+                      "run_name=y", "eval.every_epochs=1", "eval.num_samples=100", cwd=tmp_path)
+    shipped = load_classifier(default_classifier_path("mnist")).id
+    assert f"on 100 samples against mnist_yardstick with {shipped}" in result.stderr
+    assert len((tmp_path / "output/y/evals.csv").read_text().splitlines()) == 2
 
 
 def test_a_real_set_scores_exactly_the_floor(tiny_eval):

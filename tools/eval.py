@@ -1,7 +1,12 @@
 """Score a generator (or a .npy of samples) against real held-out digits.
 
+Generators of MNIST digits (trained on mnist or mnist_subset) and .npy samples are
+scored by default, offline, on the MNIST yardstick shipped in the package: the
+10,000 MNIST test digits, with the classifier trained on full MNIST.
+
 python tools/eval.py [--run output/dcgan] [-n 10000]        # table + eval.json + class_histogram.png
-python tools/eval.py --samples samples.npy --data mnist_subset
+python tools/eval.py --samples samples.npy                  # against the MNIST yardstick
+python tools/eval.py --run output/fashion --classifier fashion.pdclf   # Fashion-MNIST's own test split
 python tools/eval.py --compare runA/eval/eval.json runB/eval/eval.json
 """
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 import paddle_dcgan
 from paddle_dcgan import cli
-from paddle_dcgan.config import DATASETS
+from paddle_dcgan.config import DATASETS, MNIST_YARDSTICK
 
 
 def main() -> None:
@@ -17,11 +22,13 @@ def main() -> None:
     cli.add_generator_args(parser)
     parser.add_argument("--samples", help=".npy of samples to score instead of a generator "
                                           "(uint8 or float in [-1, 1], [N, 1, S, S])")
-    parser.add_argument("--data", choices=DATASETS, help="real dataset (default: the one the generator was "
-                                                         "trained on; auto for --samples)")
+    parser.add_argument("--data", choices=(MNIST_YARDSTICK,) + DATASETS,
+                        help=f"real digits to score against: {MNIST_YARDSTICK} (shipped: MNIST's 10,000 test digits) "
+                             "or a dataset's test split (default: the yardstick for MNIST generators and --samples, "
+                             "else the generator's dataset)")
     parser.add_argument("--data-dir", default="", help="folder with the dataset's IDX files (as data.dir)")
     parser.add_argument("--classifier", default="", help=".pdclf file (default: the one for the dataset in "
-                                                         "paddle_dcgan/classifiers/)")
+                                                         "paddle_dcgan/classifiers/; mnist.pdclf for the yardstick)")
     parser.add_argument("-n", "--num", type=int, default=10000, help="samples to score (capped at the held-out size)")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and the real reference draw")
     parser.add_argument("--out", help="folder for eval.json and class_histogram.png (default: <run>/eval)")
@@ -37,7 +44,7 @@ def main() -> None:
     report, out = evaluation.evaluate(cli.generator_source(args), args.samples, args.data, args.data_dir,
                                       args.classifier, args.num, args.seed, args.out, args.device)
     print(evaluation.format_table([report], [Path(report["source"]).name]))
-    print(f"{report['num_samples']} samples scored against {report['dataset']} held-out in "
+    print(f"{report['num_samples']} samples scored against {report['reference']} in "
           f"{report['seconds']:.1f} s -> {out}/eval.json")
 
 
