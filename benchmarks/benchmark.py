@@ -1,86 +1,172 @@
-"""Measure training / sampling / loader speed: paddle as installed, paddle tuned, PyTorch twin.
+"""Training and sampling speed of paddle-dcgan: paddle as installed, paddle tuned, a PyTorch twin.
 
-python benchmarks/benchmark.py [--batch-sizes 64 128] [--profile] [--json results.json]
-python benchmarks/benchmark.py --levers     # each speed lever of the step on / off (benchmarks/levers.py)
+    python benchmarks/benchmark.py --profile   # the README's tables (add the PyTorch column: pip install torch)
+    python benchmarks/benchmark.py --quick     # a smoke run: few steps, two rounds
+    python benchmarks/benchmark.py --levers    # each speed lever on / off (benchmarks/levers.py)
+
+The training rate is that of ``Trainer.train_step``, the step of tools/train.py, on the shipped
+digits (measure.py says exactly what is inside). Each setting runs in processes of its own,
+``--repeats`` times, the settings taking turns; the tables give medians.
 """
 
+import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 
-from measure import SETTINGS, make_parser, run_setting, train_flops_per_image, worker_argv
+import levers
+from measure import (AS_INSTALLED, ROOT, TORCH_DEFAULTS, TUNED, Job, benchmark_config, median_of,
+                     run_alternating, train_flops_per_image)
 
 from paddle_dcgan import cli
+from paddle_dcgan.cpu_tuning import cpu_info, usable_cores
+
+PADDLE_AS_INSTALLED, PADDLE_TUNED, TORCH_TWIN = "paddle as installed", "paddle tuned", "pytorch twin"
+
+# (full run, --quick); a flag given explicitly wins over both
+AMOUNTS = {
+    "repeats": (5, 2),
+    "steps": (20, 3),
+    "warmup": (3, 1),
+    "gemm": (2048, 512),
+    "generate_batch": (1000, 100),
+    "layer_calls": (5, 2),
+}
 
 
-def _table(results: dict, batch_sizes: list[int]) -> str:
-    first = next(iter(results.values()))
-    flops = train_flops_per_image(first["g_macs"], first["d_macs"])
-    names = list(results)
-    lines = [f"{'':<34}" + "".join(f"{n:>22}" for n in names), "-" * (34 + 22 * len(names))]
-
-    def row(label, fn, fmt="{:.0f}"):
-        cells = [fn(r) for r in results.values()]
-        lines.append(f"{label:<34}" + "".join(f"{fmt.format(c) if c is not None else '-':>22}" for c in cells))
-
-    for b in batch_sizes:
-        row(f"train img/s, batch {b}", lambda r, b=b: r["train"][str(b)])
-        row(f"  achieved GFLOP/s, batch {b}", lambda r, b=b: r["train"][str(b)] * flops / 1e9, "{:.1f}")
-    row("generate img/s (batch 1000)", lambda r: r["generate"])
-    row("data loader img/s", lambda r: r.get("loader"))
-    row("GEMM GFLOP/s (machine limit)", lambda r: r["gemm_gflops"], "{:.1f}")
-    if "pytorch twin" in results:
-        torch = results["pytorch twin"]
-        for name in names[:-1]:
-            ratios = ", ".join(f"batch {b}: {results[name]['train'][str(b)] / torch['train'][str(b)]:.2f}"
-                               for b in batch_sizes)
-            lines.append(f"train ratio {name} / pytorch: {ratios}")
-    lines.append(f"model: {first['g_macs'] / 1e6:.2f} M multiply-adds in G, {first['d_macs'] / 1e6:.2f} M in D per "
-                 f"image; a GAN step costs {flops / 1e6:.1f} MFLOP per real image (conv layers only)")
-    for name, r in results.items():
-        if "cpu_env" in r:
-            lines.append(f"{name}: {r['cpu_env']}")
-    return "\n".join(lines)
-
-
-def _profile(results: dict) -> str:
-    paddle_rows = results["paddle tuned"]["profile"]
-    torch_rows = results.get("pytorch twin", {}).get("profile")
-    lines = [f"{'layer (forward+backward)':<38}{'paddle ms':>11}{'torch ms':>11}{'ratio':>8}"]
-    for i, row in enumerate(paddle_rows):
-        t = torch_rows[i]["ms"] if torch_rows else None
-        lines.append(f"{row['layer']:<38}{row['ms']:>11.2f}" + (f"{t:>11.2f}{row['ms'] / t:>8.2f}" if t else ""))
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = make_parser()
-    parser.add_argument("--json", help="also write the raw results here")
+def make_parser():
+    parser = cli.parser(__doc__)
+    cli.add_config_args(parser)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--repeats", type=int, help="runs of each setting, taking turns; medians are reported "
+                                                    "(default 5; --quick 2)")
+    parser.add_argument("--steps", type=int, help="timed training steps per run and batch size (default 20; --quick 3)")
+    parser.add_argument("--warmup", type=int, help="untimed training steps before them (default 3; --quick 1)")
+    parser.add_argument("--gemm", type=int, help="side of the square float32 GEMM that measures the machine's "
+                                                 "limit (default 2048; --quick 512)")
+    parser.add_argument("--generate-batch", type=int, help="images per generation call (default 1000; --quick 100)")
+    parser.add_argument("--layer-calls", type=int, help="timed calls per layer with --profile (default 5; --quick 2)")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: the --quick amounts above")
+    parser.add_argument("--profile", action="store_true", help="also time every conv layer alone (forward+backward)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
-    parser.add_argument("--levers", action="store_true", help="measure each speed lever on its own instead")
-    args = parser.parse_args()
-    if args.levers:
-        import levers
+    parser.add_argument("--levers", action="store_true", help="measure each speed lever on / off instead")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds one worker run may take")
+    parser.add_argument("--json", help="also write every run's raw results to this file")
+    return parser
 
-        return levers.run(args.batch_sizes, args.steps, args.repeats)
-    try:
-        import torch  # noqa: F401
-        have_torch = not args.no_torch
-    except ImportError:
-        have_torch = False
-        print("torch is not installed: PyTorch column skipped (pip install torch)", file=sys.stderr)
-    results = {}
-    for name in SETTINGS:
-        if SETTINGS[name][0] == "torch" and not have_torch:
-            continue
-        print(f"measuring {name} ...", file=sys.stderr)
-        results[name] = run_setting(name, worker_argv(args))
-    print(_table(results, args.batch_sizes))
-    if args.profile:
-        print()
-        print(_profile(results))
+
+def worker_options(args) -> dict:
+    options = {key: getattr(args, key) if getattr(args, key) is not None else amounts[int(args.quick)]
+               for key, amounts in AMOUNTS.items() if key != "repeats"}
+    return {**options, "config": args.config, "overrides": cli.overrides(args), "batch_sizes": args.batch_sizes}
+
+
+def torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None  # imported by the twin's own processes only
+
+
+# ------------------------------------------------------------------ output
+def header(results: dict, args, options: dict, loads: tuple[float, float]) -> str:
+    paddle_version = next((r["paddle_version"] for r in results.values() if "paddle_version" in r), "?")
+    torch_version = next((r["torch_version"] for r in results.values() if "torch_version" in r), "not measured")
+    cfg = benchmark_config(options["config"], options["overrides"], args.batch_sizes[0])
+    m = cfg.model
+    return "\n".join([
+        "python benchmarks/benchmark.py " + " ".join(sys.argv[1:]),
+        f"paddle {paddle_version} | torch {torch_version} | CPU: {cpu_info('model name') or 'unknown'}, "
+        f"{usable_cores()} usable cores | load average {loads[0]:.1f} at start, {loads[1]:.1f} at end",
+        f"training step: Trainer.train_step of tools/train.py ({Path(options['config']).name}, {cfg.data.name}, "
+        f"{m.image_size}x{m.image_size}, nz {m.nz}, ngf {m.ngf}, ndf {m.ndf}): batches, noise, D step, G step, "
+        f"history; {options['steps']} timed steps after {options['warmup']} warm-up steps per run",
+        f"medians of {args.repeats} runs per setting, each in a fresh process, settings taking turns",
+    ])
+
+
+def _cells(label: str, values: list[str], width: int = 46) -> str:
+    return f"{label:<{width}}" + "".join(f"{v:>22}" for v in values)
+
+
+def main_table(results: dict, options: dict) -> str:
+    names = list(results)
+    tuned = results[PADDLE_TUNED]
+    flops = train_flops_per_image(tuned["g_macs"], tuned["d_macs"])
+    gemm_limit = max(r["gemm_gflops"] for r in results.values())
+    lines = [_cells("", names), "-" * (46 + 22 * len(names))]
+    for b in options["batch_sizes"]:
+        lines.append(_cells(f"train img/s, batch {b}",
+                            [f"{r['train'][str(b)]['img_s']:.0f}" for r in results.values()]))
+    for b in options["batch_sizes"]:
+        cells = []
+        for r in results.values():
+            gflops = r["train"][str(b)]["img_s"] * flops / 1e9
+            cells.append(f"{gflops:.1f} ({100 * gflops / gemm_limit:.0f} %)")
+        lines.append(_cells(f"  step GFLOP/s (% of GEMM limit), batch {b}", cells))
+    if TORCH_TWIN in results:
+        torch_train = results[TORCH_TWIN]["train"]
+        for b in options["batch_sizes"]:
+            lines.append(_cells(f"  speed / PyTorch's, batch {b}", [
+                f"{r['train'][str(b)]['img_s'] / torch_train[str(b)]['img_s']:.2f}" for r in results.values()]))
+    lines.append(_cells(f"generate img/s (batch {options['generate_batch']})",
+                        [f"{r['generate']:.0f}" for r in results.values()]))
+    lines.append(_cells(f"float32 GEMM GFLOP/s ({options['gemm']}x{options['gemm']})",
+                        [f"{r['gemm_gflops']:.1f}" for r in results.values()]))
+    lines.append(_cells(f"data loader img/s (batch {max(options['batch_sizes'])})",
+                        [f"{r['loader'] / 1e6:.2f} M" if "loader" in r else "-" for r in results.values()]))
+    lines += [
+        "",
+        f"GEMM limit: {gemm_limit:.1f} GFLOP/s, the fastest float32 GEMM measured above.",
+        f"FLOPs: {tuned['g_macs'] / 1e6:.2f} M multiply-adds in G and {tuned['d_macs'] / 1e6:.2f} M in D per image; "
+        f"a GAN step costs {flops / 1e6:.1f} MFLOP per real image (conv layers only).",
+    ]
+    b = str(options["batch_sizes"][0])
+    firsts = [f"{name} {r['train'][b]['first_step']['loss_d']:.5f} / {r['train'][b]['first_step']['loss_g']:.5f}"
+              for name, r in results.items() if r["train"][b].get("first_step")]
+    lines.append(f"step 1 loss_d / loss_g, batch {b}: " + ", ".join(firsts))
+    lines += [f"{name}: {r['cpu_env']}" for name, r in results.items()]
+    return "\n".join(lines)
+
+
+def profile_table(results: dict) -> str:
+    ours = results[PADDLE_TUNED]["profile"]
+    theirs = results.get(TORCH_TWIN, {}).get("profile", {})
+    lines = [f"{'conv layer alone, forward+backward':<46}{'paddle tuned ms':>16}{'pytorch ms':>12}{'ratio':>8}"]
+    for name, ms in ours.items():
+        twin = theirs.get(name)
+        lines.append(f"{name:<46}{ms:>16.2f}" + (f"{twin:>12.2f}{ms / twin:>8.2f}" if twin else ""))
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ main
+def main() -> None:
+    args = make_parser().parse_args()
+    args.config = args.config or str(ROOT / "configs" / "dcgan.yaml")
+    args.repeats = args.repeats if args.repeats is not None else AMOUNTS["repeats"][int(args.quick)]
+    options = worker_options(args)
+    benchmark_config(options["config"], options["overrides"], args.batch_sizes[0])  # a bad -o fails here, at once
+    if args.levers:
+        jobs = levers.jobs(options)
+    else:
+        jobs = [Job(PADDLE_AS_INSTALLED, "paddle", options, AS_INSTALLED),
+                Job(PADDLE_TUNED, "paddle", {**options, "profile": args.profile}, TUNED)]
+        if not args.no_torch and torch_installed():
+            jobs.append(Job(TORCH_TWIN, "torch", {**options, "profile": args.profile}, TORCH_DEFAULTS))
+        elif not args.no_torch:
+            print("torch is not installed: PyTorch column skipped (pip install torch)", file=sys.stderr)
+    load_at_start = os.getloadavg()[0]
+    runs = run_alternating(jobs, args.repeats, args.timeout)
+    results = {name: median_of(result) for name, result in runs.items()}
+    print(header(results, args, options, (load_at_start, os.getloadavg()[0])))
+    print()
+    if args.levers:
+        print(levers.table(results, args.batch_sizes))
+    else:
+        print(main_table(results, options))
+        if args.profile:
+            print()
+            print(profile_table(results))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2), encoding="utf-8")
+        Path(args.json).write_text(json.dumps({"runs": runs, "medians": results}, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -1,96 +1,90 @@
-"""Each speed lever of the training step, measured on its own (before / after).
+"""Each speed lever of the training step, on and off, in the full step of tools/train.py.
 
-Run through ``python benchmarks/benchmark.py --levers``. Kept levers are switched
-off one at a time in the full GAN step; rejected ones are measured where they
-would apply (the full step, or the layer they replace). Thread/MKL settings are
-compared by the main table ("paddle as installed" vs "paddle tuned").
+Run through ``python benchmarks/benchmark.py --levers``. Every training row times
+``Trainer.train_step`` on the trainer's own batches (measure.TrainingLoop), the trainer changed
+in one way:
 
-The library has no switches for these levers: the stock variants are built here.
+- kept levers are switched off one at a time: the thread/MKL settings of ``tune_cpu()`` (workers
+  of their own, since they act at import), the whole-map GEMM layers and the frozen D of the
+  G step (one worker, the variants timed in turn);
+- rejected levers are switched on: ``paddle.jit.to_static``, and the oneDNN compiled step of
+  benchmarks/onednn_study, which runs in a worker of its own because it can crash the process
+  (a crash is reported in the table) and is also timed on one thread by CPU time, the measure of
+  work that a busy machine disturbs least;
+- single layers rebuilt from other paddle ops (rejected) are timed against paddle's kernel.
+
+The library has no switches for these levers: the variants are made here.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-import warnings
+from measure import AS_INSTALLED, TUNED, Job, layer_ms, make_trainer, scratch_folder, start_paddle, time_variants
 
-import paddle_dcgan
-
-paddle_dcgan.tune_cpu()
-import paddle  # noqa: E402
-import paddle.nn.functional as F  # noqa: E402
-
-from measure import median_rate  # noqa: E402
-from paddle_dcgan.models import WholeMapConv2D, WholeMapConvTranspose2D, build_models  # noqa: E402
-from paddle_dcgan.steps import discriminator_step, generator_step  # noqa: E402
+ONEDNN_JOB, ONEDNN_CPU_JOB = "oneDNN compiled step", "oneDNN compiled step, 1 thread"
 
 
-def with_stock_layers(net: paddle.nn.Layer) -> paddle.nn.Layer:
-    """Swap the whole-map GEMM layers of ``net`` for paddle's stock conv layers, weights kept."""
-    for block in net.sublayers():
-        for name, child in list(block.named_children()):
-            if isinstance(child, (WholeMapConv2D, WholeMapConvTranspose2D)):
-                stock_cls = paddle.nn.Conv2D if isinstance(child, WholeMapConv2D) else paddle.nn.Conv2DTranspose
-                in_ch, out_ch = child._in_channels, child._out_channels
-                stock = stock_cls(in_ch, out_ch, child._kernel_size, child._stride, child._padding,
-                                  bias_attr=False if child.bias is None else None)
-                stock.set_state_dict(child.state_dict())
-                setattr(block, name, stock)
-    return net
+# ------------------------------------------------------------------ variants of a trainer
+def with_stock_layers(trainer):
+    """G's z projection and D's read-out through paddle's stock conv kernels instead of one GEMM each."""
+    from paddle import nn
+
+    from paddle_dcgan.models import WholeMapConv2D, WholeMapConvTranspose2D
+
+    for net in (trainer.generator, trainer.discriminator):
+        for layer in net.sublayers():
+            # the whole-map layers are stock subclasses that only override forward(): giving them
+            # back the stock class keeps the very parameters the optimisers hold
+            if isinstance(layer, WholeMapConvTranspose2D):
+                layer.__class__ = nn.Conv2DTranspose
+            elif isinstance(layer, WholeMapConv2D):
+                layer.__class__ = nn.Conv2D
+    return trainer
 
 
-def unfrozen_generator_step(discriminator, opt_g, fake) -> None:
-    """The G step without freezing D: D's weight gradients are computed, then discarded."""
-    logit = discriminator(fake)
-    loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
-    opt_g.clear_grad()
-    loss.backward()
-    opt_g.step()
-    discriminator.clear_gradients()
+class Unfrozen:
+    """D behind a stand-in that owns no parameters, so ``steps.frozen`` has nothing to freeze.
+
+    The G step then also computes D's weight gradients; the next D step's ``opt_d.clear_grad()``
+    discards them, so training is unchanged and only the work differs.
+    """
+
+    def __init__(self, net):
+        self.net = net
+
+    def parameters(self) -> list:
+        return []
+
+    def __call__(self, x):
+        return self.net(x)
 
 
-def make_steps(batch: int, steps: int, *, whole_map_gemm=True, freeze=True, to_static=False):
-    """A callable running ``steps`` GAN steps of a fresh model built with the given levers."""
-    paddle.seed(0)
-    g, d = build_models(28, 100, 64, 64)
-    if not whole_map_gemm:
-        g, d = with_stock_layers(g), with_stock_layers(d)
-    if to_static:
-        g, d = paddle.jit.to_static(g, full_graph=True), paddle.jit.to_static(d, full_graph=True)
-    opt_g = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=g.parameters())
-    opt_d = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=d.parameters())
-    real = paddle.tanh(paddle.randn([batch, 1, 28, 28]))
-    z = paddle.randn([batch, 100, 1, 1])
-
-    def run():
-        for _ in range(steps):
-            fake, _ = discriminator_step(g, d, opt_d, real, z)
-            if freeze:
-                generator_step(d, opt_g, fake)
-            else:
-                unfrozen_generator_step(d, opt_g, fake)
-
-    run()  # warm-up
-    return run
+def with_unfrozen_d(trainer):
+    trainer.discriminator = Unfrozen(trainer.discriminator)
+    return trainer
 
 
-def interleaved_rates(runs: list, items: int, repeats: int) -> list[float]:
-    """Median items/s of each callable, timing them in turn so that machine noise hits all alike."""
-    timings = [[] for _ in runs]
-    for _ in range(repeats):
-        for i, run in enumerate(runs):
-            start = time.perf_counter()
-            run()
-            timings[i].append(items / (time.perf_counter() - start))
-    return [statistics.median(t) for t in timings]
+def with_to_static(trainer):
+    import paddle
+
+    trainer.generator = paddle.jit.to_static(trainer.generator, full_graph=True)
+    trainer.discriminator = paddle.jit.to_static(trainer.discriminator, full_graph=True)
+    return trainer
 
 
-def layer_ms(fn, repeats: int) -> float:
-    return 1000 / median_rate(lambda: fn().sum().backward(), 1, repeats)
+IN_PROCESS = {
+    "all kept levers on": None,
+    "  without whole-map GEMM layers (kept)": with_stock_layers,
+    "  without frozen D weights in the G step (kept)": with_unfrozen_d,
+    "  with paddle.jit.to_static on G and D (rejected)": with_to_static,
+}
 
 
+# ------------------------------------------------------------------ single layers
 def conv_as_unfold_gemm(x, w):
     """Conv2D(k4, s2, p1) as im2col (F.unfold) + one GEMM."""
+    import paddle
+    import paddle.nn.functional as F
+
     n, _, h, _ = x.shape
     cols = F.unfold(x, [4, 4], strides=2, paddings=1)  # [N, C*16, L]
     out = paddle.matmul(w.reshape([w.shape[0], -1]), cols)  # [N, O, L]
@@ -99,44 +93,142 @@ def conv_as_unfold_gemm(x, w):
 
 def conv_transpose_as_gemm_fold(x, w):
     """Conv2DTranspose(k4, s2, p1) as one GEMM + col2im (F.fold)."""
+    import paddle
+    import paddle.nn.functional as F
+
     n, c, h, _ = x.shape
     cols = paddle.matmul(w.reshape([c, -1]), x.reshape([n, c, h * h]), transpose_x=True)
     return F.fold(cols, [2 * h, 2 * h], [4, 4], strides=2, paddings=1)
 
 
-def run(batch_sizes: list[int], steps: int, repeats: int) -> None:
-    """Print the lever table: full-step img/s per variant, then single-layer timings."""
-    warnings.filterwarnings("ignore", module="paddle.jit")
+def single_layers(batch: int, calls: int) -> dict[str, float]:
+    """Forward+backward ms of D's and G's middle layers: paddle's kernel and rebuilt forms."""
+    import paddle
+    import paddle.nn.functional as F
 
-    print(f"{'full GAN step, img/s':<52}" + "".join(f"{'batch ' + str(b):>12}" for b in batch_sizes))
-    variants = [
-        ("all kept levers on", {}),
-        ("  without whole-map GEMM layers (kept)", {"whole_map_gemm": False}),
-        ("  without frozen D weights in the G step (kept)", {"freeze": False}),
-        ("  with paddle.jit.to_static on G and D (rejected)", {"to_static": True}),
-    ]
-    table = {}
-    for b in batch_sizes:
-        runs = [make_steps(b, steps, **kwargs) for _, kwargs in variants]
-        table[b] = interleaved_rates(runs, steps * b, repeats)
-    for i, (label, _) in enumerate(variants):
-        print(f"{label:<52}" + "".join(f"{table[b][i]:>12.0f}" for b in batch_sizes))
-
-    batch = max(batch_sizes)
-    x = paddle.randn([batch, 64, 14, 14])
-    w = paddle.randn([128, 64, 4, 4]) * 0.02
-    xt = paddle.randn([batch, 128, 7, 7])
-    wt = paddle.randn([128, 64, 4, 4]) * 0.02
+    x, w = paddle.randn([batch, 64, 14, 14]), paddle.randn([128, 64, 4, 4]) * 0.02
+    xt, wt = paddle.randn([batch, 128, 7, 7]), paddle.randn([128, 64, 4, 4]) * 0.02
     x_nhwc = paddle.randn([batch, 14, 14, 64])
     for t in (x, w, xt, wt, x_nhwc):
         t.stop_gradient = False
-    rows = [
-        ("D conv 64->128 @14x14, paddle kernel", lambda: F.conv2d(x, w, stride=2, padding=1)),
-        ("  as F.unfold + GEMM (rejected)", lambda: conv_as_unfold_gemm(x, w)),
-        ("  in NHWC layout (rejected)", lambda: F.conv2d(x_nhwc, w, stride=2, padding=1, data_format="NHWC")),
-        ("G conv-transpose 128->64 @7x7, paddle kernel", lambda: F.conv2d_transpose(xt, wt, stride=2, padding=1)),
-        ("  as GEMM + F.fold (rejected)", lambda: conv_transpose_as_gemm_fold(xt, wt)),
+    forms = {
+        "D conv 64->128 @14x14, paddle kernel": lambda: F.conv2d(x, w, stride=2, padding=1),
+        "  as F.unfold + GEMM (rejected)": lambda: conv_as_unfold_gemm(x, w),
+        "  in NHWC layout (rejected)": lambda: F.conv2d(x_nhwc, w, stride=2, padding=1, data_format="NHWC"),
+        "G conv-transpose 128->64 @7x7, paddle kernel": lambda: F.conv2d_transpose(xt, wt, stride=2, padding=1),
+        "  as GEMM + F.fold (rejected)": lambda: conv_transpose_as_gemm_fold(xt, wt),
+    }
+    return {name: layer_ms(lambda f=f: f().sum().backward(), calls) for name, f in forms.items()}
+
+
+# ------------------------------------------------------------------ workers
+def levers_worker(options: dict) -> dict:
+    """The in-process variants, timed in turn, and the single layers (tuned threads)."""
+    import warnings
+
+    out = start_paddle()
+    warnings.filterwarnings("ignore", module="paddle.jit")
+    out["train"], _ = time_variants(options, IN_PROCESS)
+    out["layers"] = single_layers(max(options["batch_sizes"]), options["layer_calls"])
+    return out
+
+
+def onednn_worker(options: dict) -> dict:
+    """The dygraph step and the oneDNN compiled step, timed in turn in this process.
+
+    Also the differences after step 1 between two fresh trainers, one of each kind: the step's
+    statistics (losses, D outputs) and the BatchNorm running statistics (workaround w2).
+    """
+    out = start_paddle()  # tune_cpu() keeps the OMP_NUM_THREADS=1 of the single-thread run
+    from onednn_study.compiled_step import compile_trainer, enable_onednn
+
+    enable_onednn()
+
+    def compiled(trainer):
+        compile_trainer(trainer)
+        return trainer
+
+    out["train"], _ = time_variants(options, {"dygraph": None, "compiled": compiled})
+    out["step1_difference"] = _step_one_difference(options, compiled)
+    return out
+
+
+def _step_one_difference(options: dict, compiled) -> dict[str, float]:
+    import numpy as np
+
+    batch = min(options["batch_sizes"])
+    with scratch_folder() as folder:
+        reference, other = make_trainer(options, batch, folder), compiled(make_trainer(options, batch, folder))
+        real, _ = next(reference.batches.epoch(0))
+        stats, other_stats = reference.train_step(real), other.train_step(real)
+    running = []
+    for net, stand_in in ((reference.generator, other.generator), (reference.discriminator, other.discriminator)):
+        theirs = stand_in.net.state_dict()
+        running += [float(np.abs(value.numpy() - theirs[key].numpy()).max())
+                    for key, value in net.state_dict().items() if key.endswith(("_mean", "_variance"))]
+    return {"statistics": max(abs(stats[k] - other_stats[k]) for k in stats), "bn_running": max(running)}
+
+
+# ------------------------------------------------------------------ parent side
+def jobs(options: dict) -> list[Job]:
+    from paddle_dcgan.cpu_tuning import usable_cores
+
+    threads_only = {"PADDLE_DCGAN_CPU_TUNING": "0", "OMP_NUM_THREADS": str(usable_cores()), "MKL_DEBUG_CPU_TYPE": None}
+    train_only = {**options, "train_only": True}
+    return [
+        Job("in-process levers", "levers", options, TUNED),
+        Job("as installed", "paddle", train_only, AS_INSTALLED),
+        Job("threads only", "paddle", train_only, threads_only),
+        Job(ONEDNN_JOB, "onednn", options, TUNED, may_crash=True),
+        Job(ONEDNN_CPU_JOB, "onednn", options, {**TUNED, "OMP_NUM_THREADS": "1"}, may_crash=True),
     ]
-    print(f"\n{'one layer, forward+backward, batch ' + str(batch):<52}{'ms':>12}")
-    for label, fn in rows:
-        print(f"{label:<52}{layer_ms(fn, repeats):>12.2f}")
+
+
+def table(results: dict, batch_sizes: list[int]) -> str:
+    """The lever table from the medians of :func:`jobs`' workers."""
+    from paddle_dcgan.cpu_tuning import usable_cores
+
+    width = 70
+    head = "".join(f"{'batch ' + str(b):>11}" for b in batch_sizes)
+    lines = [f"{'full training step (Trainer.train_step), img/s':<{width}}{head}"]
+
+    def row(label, per_batch, key="img_s"):
+        lines.append(f"{label:<{width}}" + "".join(f"{per_batch[str(b)][key]:>11.0f}" for b in batch_sizes))
+
+    def failed_row(label, result):
+        lines.append(f"{label:<{width}}{result['failed']:>{11 * len(batch_sizes)}}")
+
+    levers_train = results["in-process levers"]["train"]
+    row("all kept levers on", levers_train["all kept levers on"])
+    row("  without tune_cpu(): paddle's 1 thread, MKL's generic path (kept)", results["as installed"]["train"])
+    row(f"  OMP_NUM_THREADS={usable_cores()} without MKL_DEBUG_CPU_TYPE=5 (kept)",
+        results["threads only"]["train"])
+    for label, per_batch in levers_train.items():
+        if label != "all kept levers on":
+            row(label, per_batch)
+    onednn, onednn_cpu = results[ONEDNN_JOB], results[ONEDNN_CPU_JOB]
+    label = "  oneDNN compiled step, benchmarks/onednn_study (rejected)"
+    if "failed" in onednn:
+        failed_row(label, onednn)
+    else:
+        row(label, onednn["train"]["compiled"])
+        row("    the dygraph step, timed in turn with it", onednn["train"]["dygraph"])
+
+    lines += ["", f"{'CPU time per step, 1 thread (OMP_NUM_THREADS=1), ms':<{width}}{head}"]
+    if "failed" in onednn_cpu:
+        failed_row("  oneDNN compiled step", onednn_cpu)
+    else:
+        row("  dygraph step", onednn_cpu["train"]["dygraph"], "cpu_ms")
+        row("  oneDNN compiled step", onednn_cpu["train"]["compiled"], "cpu_ms")
+    for result in (onednn, onednn_cpu):
+        if "failed_runs" in result:
+            lines.append(f"  ({result['failed_runs']} run(s) of the oneDNN worker failed and are left out)")
+    if "step1_difference" in onednn:
+        diff = onednn["step1_difference"]
+        lines.append(f"oneDNN compiled vs dygraph after step 1 (batch {min(batch_sizes)}): step statistics differ by "
+                     f"at most {diff['statistics']:.1e}, BatchNorm running statistics by {diff['bn_running']:.1e}")
+
+    layers = results["in-process levers"]["layers"]
+    lines += ["", f"{'one layer, forward+backward, batch ' + str(max(batch_sizes)):<{width}}{'ms':>11}"]
+    lines += [f"{name:<{width}}{ms:>11.2f}" for name, ms in layers.items()]
+    return "\n".join(lines)

@@ -1,34 +1,148 @@
-"""Speed measurements behind benchmarks/benchmark.py.
+"""The measuring half of benchmarks/benchmark.py: worker processes and what they time.
 
-Each framework/setting runs in a child process of its own (this file run as a
-script with ``--worker``), because paddle and MKL read their thread settings
-once, at import. A child prints one JSON line; the parent collects them.
+Every setting is measured in a process of its own, ``python benchmarks/measure.py --worker KIND
+--options JSON``: paddle and MKL read their thread settings once, at import, and torch and paddle
+computing in one process run two OpenMP runtimes against each other. A worker prints one line,
+:data:`RESULT_TAG` + JSON (paddle's C++ code prints to stdout too). The parent runs every setting's
+worker ``repeats`` times in alternation (A B C A B C ...) and keeps the medians, so that the load
+of a shared machine falls on all settings alike.
+
+What a training rate means here: ``Trainer.train_step`` of tools/train.py, fed by the trainer's own
+``Batches`` (real shipped digits, uint8 -> float32 per batch), with its own noise stream, D step,
+G step and history, after warm-up steps; no per-epoch work (grids, curves, checkpoints). The
+PyTorch column runs the same loop (torch_twin.TwinTrainer). Nothing is written to disk.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import itertools
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-SETTINGS = {
-    # name: (framework, environment changes); None removes a variable, so that each child starts
-    # from a user's plain environment rather than the one this process set up
-    "paddle as installed": ("paddle", {"PADDLE_DCGAN_CPU_TUNING": "0", "OMP_NUM_THREADS": None,
-                                       "MKL_DEBUG_CPU_TYPE": None}),
-    "paddle tuned": ("paddle", {"PADDLE_DCGAN_CPU_TUNING": None, "OMP_NUM_THREADS": None,
-                                "MKL_DEBUG_CPU_TYPE": None}),  # paddle_dcgan.tune_cpu() in the worker
-    "pytorch twin": ("torch", {}),
-}
+ROOT = Path(__file__).resolve().parents[1]
+RESULT_TAG = "benchmark-result: "
+
+# Environment changes per setting (None removes a variable), so that each worker starts from a
+# plain environment whatever the parent process has set.
+AS_INSTALLED = {"PADDLE_DCGAN_CPU_TUNING": "0", "OMP_NUM_THREADS": None, "MKL_DEBUG_CPU_TYPE": None}
+TUNED = {"PADDLE_DCGAN_CPU_TUNING": None, "OMP_NUM_THREADS": None, "MKL_DEBUG_CPU_TYPE": None}
+TORCH_DEFAULTS = {"OMP_NUM_THREADS": None, "MKL_DEBUG_CPU_TYPE": None}
+
+# Config keys the benchmark sets before the user's -o overrides (which may change them) ...
+BENCHMARK_DEFAULTS = ["device=cpu", "data.name=mnist_subset", "eval.every_epochs=0", "run_name=benchmark"]
 
 
-def median_rate(run: Callable[[], None], items: int, repeats: int) -> float:
+def benchmark_config(config: str, overrides: list[str], batch_size: int, output_dir: str = "output"):
+    """The training config a measurement uses: ``config`` <- benchmark defaults <- ``overrides``,
+    with this batch size and output folder (raises UserError on a bad key)."""
+    from paddle_dcgan.config import load_config
+
+    # ... and these after them: the batch size is what is measured, and nothing may land in a real run folder
+    return load_config(config, [*BENCHMARK_DEFAULTS, *overrides, f"train.batch_size={batch_size}",
+                                f"output_dir={output_dir}"])
+
+
+# ------------------------------------------------------------------ parent side
+class WorkerFailed(Exception):
+    """A worker exited with an error, was killed by a signal or ran out of time."""
+
+
+@dataclass
+class Job:
+    """One setting: a worker kind, its options and the environment it runs in."""
+    name: str
+    kind: str
+    options: dict
+    env: dict = field(default_factory=dict)
+    may_crash: bool = False  # report a failure in the table instead of stopping
+
+
+def run_worker(job: Job, timeout: float) -> dict:
+    """Run ``job`` once in a child process; its result dict, or WorkerFailed."""
+    env = dict(os.environ)
+    for key, value in job.env.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    cmd = [sys.executable, __file__, "--worker", job.kind, "--options", json.dumps(job.options)]
+    try:
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise WorkerFailed(f"timed out after {timeout:.0f} s") from None
+    if done.returncode < 0:
+        raise WorkerFailed(f"crashed ({signal.Signals(-done.returncode).name})")
+    lines = [line[len(RESULT_TAG):] for line in done.stdout.splitlines() if line.startswith(RESULT_TAG)]
+    if done.returncode != 0 or not lines:
+        last = ([line for line in done.stderr.splitlines() if line.strip()] or ["no output"])[-1]
+        raise WorkerFailed(f"exit code {done.returncode}: {last.strip()[:300]}")
+    return json.loads(lines[-1])
+
+
+def run_alternating(jobs: list[Job], repeats: int, timeout: float) -> dict[str, list[dict]]:
+    """Each job's results over ``repeats`` rounds, the jobs taking turns within a round.
+
+    A failed run of a ``may_crash`` job is recorded as ``{"failed": reason}``; any other failure
+    raises UserError.
+    """
+    from paddle_dcgan.errors import UserError
+
+    runs: dict[str, list[dict]] = {job.name: [] for job in jobs}
+    for round_ in range(1, repeats + 1):
+        for job in jobs:
+            print(f"run {round_}/{repeats}: {job.name} ...", file=sys.stderr, flush=True)
+            try:
+                runs[job.name].append(run_worker(job, timeout))
+            except WorkerFailed as exc:
+                if not job.may_crash:
+                    raise UserError(f"benchmark worker '{job.name}' {exc}") from None
+                print(f"  {job.name}: {exc}", file=sys.stderr)
+                runs[job.name].append({"failed": str(exc)})
+    return runs
+
+
+def median_of(results: list[dict]) -> dict:
+    """Leaf-wise median of several results of one worker; other leaves come from the first.
+
+    Failed runs (``{"failed": reason}``) are left out; if every run failed, the first reason is
+    returned as ``{"failed": reason}``. ``failed_runs`` counts the left-out ones.
+    """
+    good = [r for r in results if "failed" not in r]
+    if not good:
+        return {"failed": results[0]["failed"]}
+    merged = _merge(good)
+    if len(good) < len(results):
+        merged["failed_runs"] = len(results) - len(good)
+    return merged
+
+
+def _merge(results: list[dict]) -> dict:
+    out = {}
+    for key, value in results[0].items():
+        if isinstance(value, dict):
+            out[key] = _merge([r[key] for r in results])
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in results)
+        else:
+            out[key] = value
+    return out
+
+
+# ------------------------------------------------------------------ timing
+def median_rate(run: Callable[[], object], items: int, repeats: int) -> float:
     """Median items/s over ``repeats`` timed calls of ``run`` (after one warm-up call)."""
     run()
     rates = []
@@ -39,9 +153,78 @@ def median_rate(run: Callable[[], None], items: int, repeats: int) -> float:
     return statistics.median(rates)
 
 
+class TrainingLoop:
+    """A trainer's ``train_step`` fed with its own batches, epoch after epoch, as ``Trainer.fit`` does.
+
+    Args:
+        trainer: a paddle_dcgan Trainer, or anything with ``batches`` and ``train_step(real)``.
+        convert: how ``Batches.epoch`` turns a uint8 batch into the model's input (None: paddle's).
+    """
+
+    def __init__(self, trainer, convert: Callable | None = None):
+        self.trainer = trainer
+        self.first_step: dict[str, float] | None = None  # the statistics of the first step run
+        kwargs = {} if convert is None else {"convert": convert}
+        self._reals = (real for epoch in itertools.count() for real, _ in trainer.batches.epoch(epoch, **kwargs))
+
+    def run(self, steps: int) -> tuple[float, float]:
+        """Run ``steps`` steps; returns (images/s, CPU seconds per step of this process, all threads)."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        for _ in range(steps):
+            stats = self.trainer.train_step(next(self._reals))  # fetching the batch is part of the step
+            if self.first_step is None:
+                self.first_step = stats
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        return steps * self.trainer.batches.batch_size / wall, cpu / steps
+
+
+@contextlib.contextmanager
+def scratch_folder():
+    """A temporary output_dir that must still be empty at the end: timed steps write nothing."""
+    with tempfile.TemporaryDirectory(prefix="dcgan-benchmark-") as folder:
+        yield folder
+        written = sorted(str(p) for p in Path(folder).rglob("*"))
+        if written:
+            raise RuntimeError(f"the timed training steps wrote {written[:3]}; time train_step only")
+
+
+def make_trainer(options: dict, batch_size: int, output_dir: str):
+    """A fresh Trainer (weights from the config's seed) for this batch size, in training mode."""
+    from paddle_dcgan.trainer import Trainer
+
+    trainer = Trainer(benchmark_config(options["config"], options["overrides"], batch_size, output_dir))
+    trainer.generator.train()  # as Trainer.fit
+    trainer.discriminator.train()
+    return trainer
+
+
+def time_variants(options: dict, variants: dict[str, Callable | None], convert: Callable | None = None):
+    """Training speed of each variant of a trainer, per batch size.
+
+    For each batch size, every variant gets a fresh trainer (``prepare(trainer)`` may change or
+    replace it; None keeps it) and its warm-up steps; then the variants run their timed steps in
+    turn, so that the machine's load falls on all of them alike.
+
+    Returns ``{variant: {batch: {"img_s", "cpu_ms" (per step, all threads), "first_step": stats}}}``
+    and the variants' trainers of the last batch size.
+    """
+    results: dict[str, dict] = {name: {} for name in variants}
+    with scratch_folder() as folder:
+        for batch in options["batch_sizes"]:
+            loops = {}
+            for name, prepare in variants.items():
+                trainer = make_trainer(options, batch, folder)
+                loops[name] = TrainingLoop(prepare(trainer) if prepare else trainer, convert)
+                loops[name].run(options["warmup"])
+            for name, loop in loops.items():
+                img_s, cpu_s = loop.run(options["steps"])
+                results[name][str(batch)] = {"img_s": img_s, "cpu_ms": 1000 * cpu_s, "first_step": loop.first_step}
+    return results, {name: loop.trainer for name, loop in loops.items()}
+
+
 # ------------------------------------------------------------------ FLOPs
-def conv_macs(net, example) -> int:
-    """Multiply-adds per image of the conv layers of a paddle ``net`` for input ``example``."""
+def conv_macs(net, input_shape: list[int]) -> int:
+    """Multiply-adds per image of the conv layers of a paddle ``net`` for one input of ``input_shape``."""
     import paddle
 
     total = [0]
@@ -53,13 +236,15 @@ def conv_macs(net, example) -> int:
         else:  # every output pixel meets in_ch x k x k weights
             total[0] += int(np.prod(output.shape[1:])) * layer.weight.shape[1] * k
 
-    handles = [m.register_forward_post_hook(hook) for m in net.sublayers()
-               if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))]
+    handles = [m.register_forward_post_hook(hook) for m in _convs(net)]
+    was_training = net.training
+    net.eval()
     with paddle.no_grad():
-        net(example)
+        net(paddle.zeros(input_shape))
+    net.train(was_training)
     for h in handles:
         h.remove()
-    return total[0] // example.shape[0]
+    return total[0] // input_shape[0]
 
 
 def train_flops_per_image(g_macs: int, d_macs: int) -> int:
@@ -74,181 +259,154 @@ def train_flops_per_image(g_macs: int, d_macs: int) -> int:
     return 2 * (3 * g_macs + 7 * d_macs)
 
 
-# ------------------------------------------------------------------ paddle worker
-def paddle_worker(args) -> dict:
+def _convs(net) -> list:
+    import paddle
+
+    return [m for m in net.sublayers() if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))]
+
+
+# ------------------------------------------------------------------ per-layer profile
+def conv_inputs(generator, discriminator, batch: int, nz: int) -> list[tuple[str, object, list[int]]]:
+    """``(name, paddle conv layer, input shape)`` of every conv of G then D, at ``batch`` images."""
+    import paddle
+
+    seen = []
+    handles = [m.register_forward_post_hook(lambda layer, inputs, _: seen.append((layer, list(inputs[0].shape))))
+               for net in (generator, discriminator) for m in _convs(net)]
+    with paddle.no_grad():
+        discriminator(generator(paddle.zeros([batch, nz, 1, 1])))
+    for h in handles:
+        h.remove()
+    g_convs = set(map(id, _convs(generator)))
+    rows = []
+    for layer, shape in seen:
+        transpose = isinstance(layer, paddle.nn.Conv2DTranspose)
+        out_ch = layer.weight.shape[1 if transpose else 0]
+        net = "G" if id(layer) in g_convs else "D"
+        rows.append((f"{net}: {type(layer).__name__} {shape[1]}->{out_ch} @{shape[2]}x{shape[3]}", layer, shape))
+    return rows
+
+
+def layer_ms(forward_backward: Callable[[], None], calls: int) -> float:
+    """Median milliseconds of one call (after a warm-up call)."""
+    return 1000 / median_rate(forward_backward, 1, calls)
+
+
+def profile_paddle(generator, discriminator, batch: int, nz: int, calls: int) -> dict[str, float]:
+    """Forward+backward ms of each conv layer alone (input gradient included)."""
+    import paddle
+
+    out = {}
+    for name, layer, shape in conv_inputs(generator, discriminator, batch, nz):
+        x = paddle.randn(shape)
+        x.stop_gradient = False
+        out[name] = layer_ms(lambda: layer(x).sum().backward(), calls)
+    return out
+
+
+def profile_torch(generator, discriminator, batch: int, nz: int, calls: int) -> dict[str, float]:
+    """As :func:`profile_paddle`, for PyTorch copies of the same layers."""
+    import torch
+
+    from torch_twin import to_torch
+
+    out = {}
+    for name, layer, shape in conv_inputs(generator, discriminator, batch, nz):
+        twin = to_torch(layer)
+        x = torch.randn(shape, requires_grad=True)
+        out[name] = layer_ms(lambda: twin(x).sum().backward(), calls)
+    return out
+
+
+# ------------------------------------------------------------------ workers
+def start_paddle() -> dict[str, str]:
+    """First thing in a paddle worker: ``tune_cpu()`` (a no-op with PADDLE_DCGAN_CPU_TUNING=0), then
+    paddle; returns paddle's version and the CPU settings in force."""
     import paddle_dcgan
 
     cpu_env = paddle_dcgan.tune_cpu()
     import paddle
 
-    from paddle_dcgan import data
-    from paddle_dcgan.models import build_models
-    from paddle_dcgan.steps import discriminator_step, generator_step
-
-    paddle.set_device("cpu")
-    out = {"cpu_env": cpu_env, "paddle": paddle.__version__}
-    a = paddle.randn([args.gemm, args.gemm])
-    out["gemm_gflops"] = median_rate(lambda: paddle.matmul(a, a).numpy(), 2 * args.gemm ** 3, 5) / 1e9
-
-    paddle.seed(0)
-    g, d = build_models(args.image_size, args.nz, args.ngf, args.ndf)
-    out["g_macs"] = conv_macs(g, paddle.randn([1, args.nz, 1, 1]))
-    out["d_macs"] = conv_macs(d, paddle.randn([1, 1, args.image_size, args.image_size]))
-    opt_g = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=g.parameters())
-    opt_d = paddle.optimizer.Adam(2e-4, beta1=0.5, parameters=d.parameters())
-    out["train"] = {}
-    for batch in args.batch_sizes:
-        real = paddle.tanh(paddle.randn([batch, 1, args.image_size, args.image_size]))
-        z = paddle.randn([batch, args.nz, 1, 1])
-
-        def steps():
-            for _ in range(args.steps):
-                fake, _ = discriminator_step(g, d, opt_d, real, z)
-                generator_step(d, opt_g, fake)
-
-        out["train"][str(batch)] = median_rate(steps, args.steps * batch, args.repeats)
-
-    g.eval()
-    z = paddle.randn([1000, args.nz, 1, 1])
-
-    def generate():
-        with paddle.no_grad():
-            g(z).numpy()
-
-    out["generate"] = median_rate(generate, 1000, args.repeats)
-
-    images, labels = data.load_split("mnist_subset", data.SUBSET_DIR, "train")
-    batches = data.Batches(data.fit_to_size(images, args.image_size), labels, max(args.batch_sizes), 0)
-    out["loader"] = median_rate(lambda: [b for b, _ in batches.epoch(0)], len(batches) * batches.batch_size,
-                                args.repeats)
-    if args.profile:
-        out["profile"] = profile_layers(g, d, args, "paddle")
-    return out
+    return {"paddle_version": paddle.__version__, "cpu_env": cpu_env}
 
 
-# ------------------------------------------------------------------ torch worker
-def torch_worker(args) -> dict:
-    import paddle
-    import torch
-
-    from paddle_dcgan.models import build_models
-    from torch_twin import TwinDiscriminator, TwinGenerator, gan_step
-
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
-    a = torch.randn(args.gemm, args.gemm)
-    out["gemm_gflops"] = median_rate(lambda: torch.matmul(a, a), 2 * args.gemm ** 3, 5) / 1e9
-    paddle.seed(0)
-    pg, pd = build_models(args.image_size, args.nz, args.ngf, args.ndf)
-    g, d = TwinGenerator(pg), TwinDiscriminator(pd)
-    opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
-    out["train"] = {}
-    for batch in args.batch_sizes:
-        real = torch.tanh(torch.randn(batch, 1, args.image_size, args.image_size))
-        z = torch.randn(batch, args.nz, 1, 1)
-
-        def steps():
-            for _ in range(args.steps):
-                gan_step(g, d, opt_g, opt_d, real, z)
-
-        out["train"][str(batch)] = median_rate(steps, args.steps * batch, args.repeats)
-    g.eval()
-    z = torch.randn(1000, args.nz, 1, 1)
-
-    def generate():
-        with torch.no_grad():
-            g(z)
-
-    out["generate"] = median_rate(generate, 1000, args.repeats)
-    if args.profile:
-        out["profile"] = profile_layers(pg, pd, args, "torch")
-    return out
-
-
-# ------------------------------------------------------------------ per-layer profile
-def profile_layers(g, d, args, framework: str) -> list[dict]:
-    """Forward+backward milliseconds of each conv layer at the largest batch size."""
+def paddle_worker(options: dict) -> dict:
+    """Training rates; unless ``train_only``: GEMM rate, FLOPs, generation, loader (and profile)."""
+    out = start_paddle()
     import paddle
 
-    batch = max(args.batch_sizes)
-    shapes = []
+    from paddle_dcgan.noise import STREAM_FIXED_NOISE, noise_array
 
-    def hook(layer, inputs, output):
-        shapes.append((layer, list(inputs[0].shape)))
+    train, trainers = time_variants(options, {"paddle": None})
+    out["train"] = train["paddle"]
+    if options.get("train_only"):
+        return out
+    trainer = trainers["paddle"]
+    g, d = trainer.generator, trainer.discriminator
+    size, nz = trainer.cfg.model.image_size, trainer.cfg.model.nz
+    out["g_macs"], out["d_macs"] = conv_macs(g, [1, nz, 1, 1]), conv_macs(d, [1, 1, size, size])
 
-    convs = [m for net in (g, d) for m in net.sublayers() if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))]
-    handles = [m.register_forward_post_hook(hook) for m in convs]
+    n = options["gemm"]
+    a = paddle.randn([n, n])
+    out["gemm_gflops"] = median_rate(lambda: paddle.matmul(a, a).numpy(), 2 * n ** 3, 3) / 1e9
+
+    z = paddle.to_tensor(noise_array(0, STREAM_FIXED_NOISE, 0, options["generate_batch"], nz))
+    g.eval()
     with paddle.no_grad():
-        d(g(paddle.randn([batch, args.nz, 1, 1])))
-    for h in handles:
-        h.remove()
-    rows = []
-    for layer, shape in shapes:
-        name = f"{type(layer).__name__} {shape[1]}->{layer.weight.shape[1 if isinstance(layer, paddle.nn.Conv2DTranspose) else 0]} @{shape[2]}x{shape[3]}"
-        if framework == "paddle":
-            x = paddle.randn(shape)
-            x.stop_gradient = False
+        out["generate"] = median_rate(lambda: g(z).numpy(), options["generate_batch"], 3)
+    g.train()
 
-            def run():
-                for _ in range(5):
-                    layer(x).sum().backward()
-        else:
-            import torch
-
-            from torch_twin import to_torch
-
-            twin = to_torch(layer)
-            x = torch.randn(shape, requires_grad=True)
-
-            def run():
-                for _ in range(5):
-                    twin(x).sum().backward()
-        rows.append({"layer": name, "ms": 1000 / median_rate(run, 5, args.repeats)})
-    return rows
+    batches = trainer.batches
+    out["loader"] = median_rate(lambda: [b for b, _ in batches.epoch(0)], len(batches) * batches.batch_size, 3)
+    if options.get("profile"):
+        out["profile"] = profile_paddle(g, d, max(options["batch_sizes"]), nz, options["layer_calls"])
+    return out
 
 
-# ------------------------------------------------------------------ parent
-def run_setting(name: str, argv: list[str]) -> dict:
-    framework, changes = SETTINGS[name]
-    env = dict(os.environ)
-    for key, value in changes.items():
-        if value is None:
-            env.pop(key, None)
-        else:
-            env[key] = value
-    cmd = [sys.executable, __file__, "--worker", framework, *argv]
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"{name} worker failed:\n{result.stderr[-2000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+def torch_worker(options: dict) -> dict:
+    """The same measurements with PyTorch, on twins of the trainer's nets."""
+    import torch  # first: paddle's import (in torch_twin) sets OMP_NUM_THREADS=1 in the environment
+
+    from torch_twin import TwinTrainer, to_torch_input
+
+    out = {"torch_version": torch.__version__, "cpu_env": f"{torch.get_num_threads()} threads (PyTorch's default)"}
+    train, trainers = time_variants(options, {"torch": TwinTrainer}, convert=to_torch_input)
+    out["train"] = train["torch"]
+    twin = trainers["torch"]
+
+    n = options["gemm"]
+    a = torch.randn(n, n)
+    out["gemm_gflops"] = median_rate(lambda: torch.matmul(a, a), 2 * n ** 3, 3) / 1e9
+
+    from paddle_dcgan.noise import STREAM_FIXED_NOISE, noise_array
+
+    nz = twin.cfg.model.nz
+    z = torch.from_numpy(noise_array(0, STREAM_FIXED_NOISE, 0, options["generate_batch"], nz))
+    twin.generator.eval()
+    with torch.no_grad():
+        out["generate"] = median_rate(lambda: twin.generator(z).numpy(), options["generate_batch"], 3)
+    twin.generator.train()
+    if options.get("profile"):
+        # shapes and layers from fresh paddle nets (one no-grad forward), timed as torch copies
+        from paddle_dcgan.models import build_models
+
+        m = twin.cfg.model
+        g, d = build_models(m.image_size, m.nz, m.ngf, m.ndf)
+        out["profile"] = profile_torch(g, d, max(options["batch_sizes"]), nz, options["layer_calls"])
+    return out
 
 
-def make_parser():
-    from paddle_dcgan import cli
+def _worker_functions() -> dict[str, Callable[[dict], dict]]:
+    import levers
 
-    parser = cli.parser("Training and sampling speed of paddle-dcgan, against a PyTorch twin of the same model "
-                        "when torch is installed.")
-    parser.add_argument("--image-size", type=int, default=28, choices=(28, 32, 64))
-    parser.add_argument("--nz", type=int, default=100)
-    parser.add_argument("--ngf", type=int, default=64)
-    parser.add_argument("--ndf", type=int, default=64)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 128])
-    parser.add_argument("--steps", type=int, default=10, help="GAN steps per timed repeat")
-    parser.add_argument("--repeats", type=int, default=5, help="timed repeats; the median is reported")
-    parser.add_argument("--gemm", type=int, default=2048, help="side of the square float32 GEMM (machine limit)")
-    parser.add_argument("--profile", action="store_true", help="also time every conv layer (forward+backward)")
-    return parser
-
-
-def worker_argv(ns) -> list[str]:
-    argv = ["--image-size", str(ns.image_size), "--nz", str(ns.nz), "--ngf", str(ns.ngf), "--ndf", str(ns.ndf),
-            "--steps", str(ns.steps), "--repeats", str(ns.repeats), "--gemm", str(ns.gemm),
-            "--batch-sizes", *map(str, ns.batch_sizes)]
-    return argv + (["--profile"] if ns.profile else [])
+    return {"paddle": paddle_worker, "torch": torch_worker, "levers": levers.levers_worker,
+            "onednn": levers.onednn_worker}
 
 
 if __name__ == "__main__":
-    parser = make_parser()
-    parser.add_argument("--worker", choices=("paddle", "torch"), required=True)
+    parser = argparse.ArgumentParser(description="one benchmark worker (started by benchmarks/benchmark.py)")
+    parser.add_argument("--worker", required=True)
+    parser.add_argument("--options", required=True, help="JSON")
     ns = parser.parse_args()
-    print(json.dumps((paddle_worker if ns.worker == "paddle" else torch_worker)(ns)))
+    result = _worker_functions()[ns.worker](json.loads(ns.options))
+    print(RESULT_TAG + json.dumps(result), flush=True)

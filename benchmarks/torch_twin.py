@@ -1,8 +1,8 @@
 """A PyTorch copy of a paddle-dcgan net, layer for layer, with the same weights.
 
-Used by the benchmark (Paddle vs PyTorch on the same model and machine) and by
-tests/test_alignment.py (same weights -> same outputs, losses, gradients), the
-usual check for a port in the Paddle community. Requires ``torch``, which is not
+Used by the benchmark (Paddle vs PyTorch on the same model, training loop and
+machine: :class:`TwinTrainer`) and by tests/test_alignment.py (same weights ->
+same outputs, losses, gradients), the usual check for a port in the Paddle community. Requires ``torch``, which is not
 a dependency of the package (``pip install torch``); paddle_dcgan never imports it.
 """
 
@@ -12,6 +12,9 @@ import numpy as np
 import paddle
 import torch
 from torch import nn as tnn
+
+from paddle_dcgan.history import History
+from paddle_dcgan.noise import STREAM_TRAIN_NOISE, noise_array
 
 
 def _param(t: paddle.Tensor) -> tnn.Parameter:
@@ -68,15 +71,17 @@ class TwinDiscriminator(tnn.Module):
 
 
 def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float]:
-    """The same D step and G step as paddle_dcgan.steps, written in PyTorch."""
+    """The same D step and G step as paddle_dcgan.steps, written in PyTorch, with the same statistics."""
     bce = tnn.functional.binary_cross_entropy_with_logits
+    # D step: D(x) -> 1, D(G(z)) -> 0
     fake = generator(z)
     logit_real, logit_fake = discriminator(real), discriminator(fake.detach())
     loss_d = bce(logit_real, torch.ones_like(logit_real)) + bce(logit_fake, torch.zeros_like(logit_fake))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    for p in discriminator.parameters():  # as paddle_dcgan.steps.frozen
+    # G step: the updated D's verdict on the same fakes -> 1, D's weights frozen (as paddle_dcgan.steps.frozen)
+    for p in discriminator.parameters():
         p.requires_grad_(False)
     logit = discriminator(fake)
     loss_g = bce(logit, torch.ones_like(logit))
@@ -85,4 +90,38 @@ def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float
     opt_g.step()
     for p in discriminator.parameters():
         p.requires_grad_(True)
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    stats = {"loss_d": loss_d, "d_real": torch.sigmoid(logit_real).mean(), "d_fake": torch.sigmoid(logit_fake).mean(),
+             "loss_g": loss_g, "d_fake_g": torch.sigmoid(logit).mean()}
+    return {k: v.item() for k, v in stats.items()}
+
+
+def to_torch_input(batch_uint8: np.ndarray) -> torch.Tensor:
+    """uint8 pixels -> float32 torch tensor in [-1, 1], as paddle_dcgan.data.to_unit_range."""
+    return torch.from_numpy(batch_uint8).to(torch.float32) * (2.0 / 255.0) - 1.0
+
+
+class TwinTrainer:
+    """The training loop of a paddle_dcgan Trainer, run by PyTorch.
+
+    Takes the trainer's weights (as they are now), its batches (``Batches.epoch(..., convert=to_torch_input)``),
+    its noise stream and step counter, and keeps a History like it, so that ``train_step`` does the
+    work ``Trainer.train_step`` does. The paddle trainer is not used afterwards.
+    """
+
+    def __init__(self, trainer):
+        cfg = trainer.cfg
+        self.cfg, self.batches, self.step = cfg, trainer.batches, trainer.step
+        self.generator = TwinGenerator(trainer.generator)
+        self.discriminator = TwinDiscriminator(trainer.discriminator)
+        o = cfg.optim
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=(o.beta1, o.beta2))
+        self.history = History()
+
+    def train_step(self, real: torch.Tensor) -> dict[str, float]:
+        """One D step and one G step on the batch ``real`` with step ``self.step``'s noise."""
+        z = noise_array(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
+        stats = gan_step(self.generator, self.discriminator, self.opt_g, self.opt_d, real, torch.from_numpy(z))
+        self.step += 1
+        self.history.append(stats)
+        return stats

@@ -29,15 +29,20 @@ _DECISIONS: dict[str, tuple[str, str]] = {}
 _STATE = {"called": False, "too_late": False, "off": False}
 
 
-def _cpu_vendor() -> str:
+def cpu_info(key: str) -> str:
+    """The first value of ``key`` in /proc/cpuinfo ("vendor_id", "model name", ...); "" where unknown."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
             for line in f:
-                if line.startswith("vendor_id"):
+                if line.split(":", 1)[0].strip() == key:
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return ""
+
+
+def _cpu_vendor() -> str:
+    return cpu_info("vendor_id")
 
 
 def usable_cores() -> int:

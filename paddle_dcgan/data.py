@@ -32,7 +32,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -252,9 +252,13 @@ class Batches:
     def order(self, epoch: int) -> np.ndarray:
         return stream(self.seed, STREAM_SHUFFLE, epoch).permutation(len(self.images))
 
-    def epoch(self, epoch: int, start: int = 0) -> Iterator[tuple]:
-        """Yield ``(images [B, C, S, S] float32 in [-1, 1], labels [B])`` from batch ``start`` on."""
+    def epoch(self, epoch: int, start: int = 0, convert: Callable = to_unit_range) -> Iterator[tuple]:
+        """Yield ``(images [B, C, S, S] float32 in [-1, 1], labels [B])`` from batch ``start`` on.
+
+        ``convert`` turns the uint8 batch into the model's input: a paddle tensor unless told otherwise
+        (benchmarks/torch_twin.py feeds the same batches to PyTorch).
+        """
         order = self.order(epoch)
         for i in range(start, len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield to_unit_range(self.images[idx]), self.labels[idx]
+            yield convert(self.images[idx]), self.labels[idx]

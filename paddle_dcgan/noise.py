@@ -20,6 +20,11 @@ def stream(seed: int, stream_id: int, counter: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream_id, counter])
 
 
+def noise_array(seed: int, stream_id: int, counter: int, n: int, nz: int) -> np.ndarray:
+    """Standard normal float32 z [n, nz, 1, 1], a pure function of its arguments."""
+    return stream(seed, stream_id, counter).standard_normal((n, nz, 1, 1), dtype=np.float32)
+
+
 def noise(seed: int, stream_id: int, counter: int, n: int, nz: int) -> paddle.Tensor:
-    """Standard normal z [n, nz, 1, 1], a pure function of its arguments."""
-    return paddle.to_tensor(stream(seed, stream_id, counter).standard_normal((n, nz, 1, 1), dtype=np.float32))
+    """:func:`noise_array` as a paddle tensor."""
+    return paddle.to_tensor(noise_array(seed, stream_id, counter, n, nz))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import paddle_dcgan
 paddle_dcgan.tune_cpu()  # as the tools do: every core, and before any test module imports paddle
 
 from paddle_dcgan.data import FILES, write_idx  # noqa: E402
+from paddle_dcgan.logs import LOGGER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,6 +38,18 @@ def make_idx_dataset(folder: Path, n_train: int = 200, n_test: int = 100, seed: 
         write_idx(folder / image_file, images.astype(np.uint8))
         write_idx(folder / label_file, labels.astype(np.uint8))
     return folder
+
+
+@pytest.fixture
+def restore_package_logger():
+    """For tests that build a Trainer in-process: Trainer() gives the package's logger its own stderr
+    handler and stops propagation, which would hide later tests' log lines from caplog."""
+    logger = logging.getLogger(LOGGER)
+    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.propagate = propagate
+    logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

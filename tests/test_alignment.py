@@ -1,5 +1,7 @@
 """The port against a PyTorch twin with the same weights (skipped when torch is absent)."""
 
+import itertools
+
 import numpy as np
 import paddle
 import paddle.nn.functional as F
@@ -7,9 +9,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmarks.torch_twin import TwinDiscriminator, TwinGenerator, gan_step  # noqa: E402
+from benchmarks.torch_twin import (TwinDiscriminator, TwinGenerator, TwinTrainer, gan_step,  # noqa: E402
+                                   to_torch_input)
+from paddle_dcgan.config import load_config  # noqa: E402
 from paddle_dcgan.models import build_models  # noqa: E402
 from paddle_dcgan.steps import discriminator_step, generator_step  # noqa: E402
+from paddle_dcgan.trainer import Trainer  # noqa: E402
+
+from conftest import TINY  # noqa: E402
 
 TOL = dict(rtol=1e-4, atol=1e-5)
 
@@ -49,7 +56,7 @@ def test_forward_losses_and_gradients_agree(size):
 
 
 def test_training_steps_agree():
-    """Three full D+G steps with Adam: the losses stay together."""
+    """Three full D+G steps with Adam: the losses and D's outputs stay together."""
     paddle.seed(1)
     g, d = build_models(28, nz=16, ngf=8, ndf=8)
     tg, td = TwinGenerator(g), TwinDiscriminator(d)
@@ -64,5 +71,21 @@ def test_training_steps_agree():
         fake, stats = discriminator_step(g, d, opt_d, paddle.to_tensor(real), paddle.to_tensor(z))
         stats.update(generator_step(d, opt_g, fake))
         t_stats = gan_step(tg, td, t_opt_g, t_opt_d, torch.from_numpy(real), torch.from_numpy(z))
-        for key in ("loss_d", "loss_g"):
+        assert t_stats.keys() == stats.keys()
+        for key in stats:
             np.testing.assert_allclose(stats[key], t_stats[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_twin_trainer_runs_the_trainers_loop(tiny_data, tmp_path, restore_package_logger):
+    """The benchmark's PyTorch column: same weights, batches, noise and statistics as Trainer.train_step."""
+    cfg = load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={tmp_path}"])
+    trainer = Trainer(cfg)
+    twin = TwinTrainer(trainer)
+    pairs = zip(trainer.batches.epoch(0), twin.batches.epoch(0, convert=to_torch_input))
+    for (real, _), (t_real, _) in itertools.islice(pairs, 3):
+        np.testing.assert_array_equal(real.numpy(), t_real.numpy())
+        stats, t_stats = trainer.train_step(real), twin.train_step(t_real)
+        assert t_stats == pytest.approx(stats, rel=1e-4, abs=1e-5)
+    assert twin.step == trainer.step == 3
+    for key, values in trainer.history.steps.items():
+        np.testing.assert_allclose(twin.history.steps[key], values, rtol=1e-4, atol=1e-5, err_msg=key)

@@ -124,3 +124,6 @@ def test_batches_are_deterministic_and_drop_the_remainder():
     assert values.min() >= -1.0 and values.max() <= 1.0 and len(set(values.tolist())) == 48
     with pytest.raises(UserError, match="train.batch_size=60"):
         data.Batches(images, np.zeros(50, np.int64), batch_size=60, seed=0)
+    raw = np.stack([b.ravel() for b, _ in batches.epoch(0, convert=np.copy)])  # other frameworks take the uint8
+    assert raw.dtype == np.uint8
+    np.testing.assert_allclose(raw * (2 / 255) - 1, first, atol=1e-6)
