@@ -25,6 +25,7 @@ from .classifier import Classifier, find_classifier
 from .config import MIN_EVAL_SAMPLES
 from .device import select_device
 from .errors import UserError
+from .files import make_folder, write_atomically, write_text
 from .generator_file import load_generator
 from .sampling import sample
 from .visualize import to_uint8
@@ -170,6 +171,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
         select_device(device)  # before loading, so the weights land on that device
         generator, info = load_generator(generator_path)
         source, dataset, requested = info.source, dataset or info.dataset, num_samples
+    folder_out = make_folder(Path(out) if out else run_folder_of(source) / "eval")
     dataset, folder = data.resolve(dataset, data_dir, split="test")
     scorer = make_scorer(dataset, folder, classifier_path, requested, seed)
     if generator is None:
@@ -178,9 +180,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
         result = scorer.score_generator(generator, seed)
     full = report(result, scorer.floor(), scorer.classifier, str(source))
     full["dataset"], full["seconds"] = dataset, round(time.perf_counter() - started, 2)
-    folder_out = Path(out) if out else run_folder_of(source) / "eval"
-    folder_out.mkdir(parents=True, exist_ok=True)
-    (folder_out / "eval.json").write_text(json.dumps(full, indent=2), encoding="utf-8")
+    write_text(folder_out / "eval.json", json.dumps(full, indent=2))
     save_histogram(result, scorer.floor(), folder_out / "class_histogram.png")
     return full, folder_out
 
@@ -248,5 +248,4 @@ def save_histogram(result: dict, floor: dict, path: Path) -> None:
     ax.set_ylabel("share of samples")
     ax.set_title(f"class histogram: {result['classes_covered']} classes >= 1%, KL {result['kl_to_uniform']:.3f}")
     ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

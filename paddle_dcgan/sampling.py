@@ -9,8 +9,10 @@ import paddle
 from PIL import Image
 
 from .checkpoint import run_folder_of
+from .config import MAX_SAMPLES
 from .device import select_device
 from .errors import UserError
+from .files import make_folder, reporting_write_errors
 from .generator_file import GeneratorInfo, load_generator
 from .models import Generator
 from .visualize import save_grid, to_uint8
@@ -25,8 +27,7 @@ def sample(generator: Generator, n: int, seed: int = 0, batch_size: int = 1000) 
     The generator runs in eval mode (BatchNorm uses its running statistics) and is
     put back in the mode it was in.
     """
-    if n < 1:
-        raise UserError(f"number of samples must be >= 1, got {n}")
+    _check_count(n)
     z = np.random.default_rng(seed).standard_normal((n, generator.nz, 1, 1), dtype=np.float32)
     was_training = generator.training
     generator.eval()
@@ -35,6 +36,12 @@ def sample(generator: Generator, n: int, seed: int = 0, batch_size: int = 1000) 
     finally:
         generator.train(was_training)
     return np.concatenate(out)
+
+
+def _check_count(n: int) -> None:
+    if not 1 <= n <= MAX_SAMPLES:
+        raise UserError(f"number of samples must be from 1 to {MAX_SAMPLES:,} (all are held in memory), got {n:,}; "
+                        "draw more in several calls with different seeds")
 
 
 def write_samples(source: str, num: int, seed: int, out: Path | None = None, individual: bool = False,
@@ -51,21 +58,22 @@ def write_samples(source: str, num: int, seed: int, out: Path | None = None, ind
     Returns:
         The paths written, the generator's info and the device description.
     """
+    _check_count(num)
     description = select_device(device)  # before loading, so the weights land on that device
     generator, info = load_generator(source)
+    out = make_folder(out or run_folder_of(Path(source)) / "infer")
     images = to_uint8(sample(generator, num, seed=seed))
-    out = out or run_folder_of(Path(source)) / "infer"
-    out.mkdir(parents=True, exist_ok=True)
     grid = out / f"grid_seed{seed}.png"
     save_grid(images[:MAX_GRID_DIGITS], grid, scale=3)
     written = [grid]
     if individual:
-        folder = out / f"seed{seed}"
-        folder.mkdir(exist_ok=True)
+        folder = make_folder(out / f"seed{seed}")
         for i, image in enumerate(images):
-            Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(folder / f"{i:05d}.png")
+            with reporting_write_errors(folder / f"{i:05d}.png") as path:
+                Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(path)
         written.append(folder)
     if npy:
-        np.save(out / f"samples_seed{seed}.npy", images)
-        written.append(out / f"samples_seed{seed}.npy")
+        with reporting_write_errors(out / f"samples_seed{seed}.npy") as path:
+            np.save(path, images)
+        written.append(path)
     return written, info, description

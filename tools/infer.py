@@ -2,23 +2,22 @@
 
 from pathlib import Path
 
-import paddle_dcgan
 from paddle_dcgan import cli
-from paddle_dcgan.errors import UserError
+from paddle_dcgan.config import MAX_SAMPLES
 
 
 def main() -> None:
     parser = cli.parser(__doc__)
     cli.add_generator_args(parser)
-    parser.add_argument("-n", "--num", type=int, default=64, help="number of digits to draw")
-    parser.add_argument("--seed", type=int, default=0, help="noise seed; the same seed draws the same digits")
+    parser.add_argument("-n", "--num", type=cli.whole_number(1, MAX_SAMPLES), default=64,
+                        help=f"number of digits to draw (at most {MAX_SAMPLES:,})")
+    parser.add_argument("--seed", type=cli.whole_number(0), default=0,
+                        help="noise seed (>= 0); the same seed draws the same digits")
     parser.add_argument("--out", help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
     parser.add_argument("--npy", action="store_true", help="also write samples_seed<SEED>.npy (uint8 [N, C, H, W])")
     args = parser.parse_args()
-    if args.num < 1:
-        raise UserError(f"--num must be >= 1, got {args.num}")
-    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
     from paddle_dcgan.sampling import write_samples
 
