@@ -9,8 +9,9 @@ end the run folder is checked against one uninterrupted reference run:
 
 - unreadable: checkpoints that do not load;
 - temp left: ``.NAME.tmp-PID`` files still there after the run was finished;
-- complete: the same files as the reference (every epoch's grid, GIF, curves,
-  history.csv, generator.pdparams, checkpoints) and no second run folder;
+- complete: the same files as the reference (every epoch's grid, the GIF, the
+  curves, history.csv, generator.pdparams), the final checkpoint, and no second
+  run folder (a Ctrl-C adds a checkpoint of its step: not counted);
 - identical: history.csv, the sample grids, the GIF, the final checkpoint's
   losses and generator.pdparams's weights equal the reference's bit for bit;
 - clean: every interrupted process exited as it should (kill -9: killed;
@@ -44,6 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = ["model.ngf=8", "model.ndf=8", "data.name=mnist_subset", "train.epochs=2", "train.log_every=1"]
 STEPS = 124  # 2 epochs of 4,000 subset digits at batch 64
 RUN = "faults"
+# Taken before this process imports paddle, which sets OMP_NUM_THREADS=1 when it is unset: children that
+# inherited that would train with another thread count than the reference, and sum in another order.
+CHILD_ENV = dict(os.environ, MPLBACKEND="Agg")
 
 
 @dataclass
@@ -64,22 +68,21 @@ class Case:
 
 
 class Tool:
-    """tools/train.py for one output folder, its stderr in a file that can be watched while it runs."""
+    """tools/train.py for one output folder, its stderr in a file (in ``log_dir``) watched while it runs."""
 
-    def __init__(self, output_dir: Path):
-        self.output_dir = output_dir
+    def __init__(self, output_dir: Path, log_dir: Path):
+        self.output_dir, self.log_dir = output_dir, log_dir
         self.count = 0
 
     def start(self, *extra: str) -> tuple[subprocess.Popen, Path]:
         self.count += 1
-        log = self.output_dir.parent / f"{self.output_dir.name}-stderr-{self.count}.txt"
+        log = self.log_dir / f"{self.output_dir.parent.name}-{self.output_dir.name}-stderr-{self.count}.txt"
         resume = ["--resume", "latest"] if (self.output_dir / RUN / "checkpoints").is_dir() and \
             any((self.output_dir / RUN / "checkpoints").glob("step_*.pdckpt")) else []
         cmd = [sys.executable, str(ROOT / "tools/train.py"), "-o", *SETTINGS, f"output_dir={self.output_dir}",
                f"run_name={RUN}", *extra, *resume]
         with open(log, "w") as err:
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err,
-                                    env=dict(os.environ, MPLBACKEND="Agg"))
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=CHILD_ENV)
         return proc, log
 
     def run(self, *extra: str) -> tuple[int, str]:
@@ -126,12 +129,16 @@ def inspect(case: Case, output_dir: Path, reference: Path) -> None:
         except UserError:
             case.unreadable += 1
     case.temp_left += len(list(run.rglob("*.tmp-*")))
-    names = lambda folder: sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())  # noqa
-    if names(run) != names(reference) or [p.name for p in output_dir.iterdir() if p.is_dir()] != [RUN]:
+    outputs = lambda folder: sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")  # noqa: E731
+                                    if p.is_file() and p.parent.name != "checkpoints")
+    final = checkpoints[-1].name if checkpoints else None
+    other_runs = [p.name for p in output_dir.iterdir() if p.is_dir() and p.name != RUN]
+    if outputs(run) != outputs(reference) or final != f"step_{STEPS:08d}.pdckpt" or other_runs:
         case.complete = False
-        case.notes.append(f"files differ: {sorted(set(names(run)) ^ set(names(reference)))}")
+        case.notes.append(f"differs: {sorted(set(outputs(run)) ^ set(outputs(reference)))}, last checkpoint "
+                          f"{final}, other run folders {other_runs}")
         return
-    same_bytes = [n for n in names(reference) if n.startswith("samples/") or n in ("history.csv", "progress.gif")]
+    same_bytes = [n for n in outputs(reference) if n.startswith("samples/") or n in ("history.csv", "progress.gif")]
     identical = all((run / n).read_bytes() == (reference / n).read_bytes() for n in same_bytes)
     identical &= load_checkpoint(checkpoints[-1])["history"] == \
         load_checkpoint(list_checkpoints(reference)[-1])["history"]
@@ -152,44 +159,51 @@ def finish(case: Case, tool: Tool) -> None:
 # ------------------------------------------------------------ the cases
 def kill_chains(work: Path, reference: Path, kills: int, rng: random.Random) -> Case:
     """kill -9 at random moments; each chain is resumed after every kill until the run completes."""
-    case, done, chain = Case(f"kill -9 at random moments ({kills})"), 0, 0
+    case, done, chain, delays = Case(f"kill -9 at random moments ({kills})"), 0, 0, []
     while done < kills:
         chain += 1
-        tool, finished = Tool(work / f"kill{chain}"), False
+        tool, finished = Tool(work / f"kill{chain}", work), False
         while not finished and done < kills:
             proc, log = tool.start()
-            time.sleep(rng.uniform(0.2, 12.0))  # start-up is ~2 s, the whole run ~15 s
+            delay = rng.uniform(0.2, 12.0)  # start-up takes ~2 s, the whole run ~15 s
+            time.sleep(delay)
             finished = proc.poll() is not None
             if not finished:
                 proc.kill()
                 done += 1
+                delays.append(delay)
             proc.wait()
             case.saw(proc.returncode)
         finish(case, tool)
         inspect(case, tool.output_dir, reference)
-    case.notes.append(f"{chain} chains")
+    case.notes.append(f"{chain} chain(s); killed at " + ", ".join(f"{d:.1f}" for d in delays) + " s after launch")
     return case
 
 
 def start_up_signals(work: Path, reference: Path, sig: signal.Signals, count: int, rng: random.Random) -> Case:
-    """``sig`` at a random moment before training starts, then a plain start / resume to the end."""
-    case = Case(f"{sig.name} during start-up ({count})")
+    """``sig`` at a random moment of start-up, then a plain start / resume to the end.
+
+    From 0.15 s after launch: before that Python itself is starting, and its own
+    KeyboardInterrupt traceback (or death by SIGTERM) is all there is (README).
+    """
+    case, delays = Case(f"{sig.name} during start-up ({count})"), []
     for i in range(count):
-        tool = Tool(work / f"{sig.name.lower()}-start{i}")
+        tool = Tool(work / f"{sig.name.lower()}-start{i}", work)
         proc, log = tool.start()
-        delay = rng.uniform(0.0, 2.5)
-        time.sleep(delay)
+        delays.append(rng.uniform(0.15, 2.5))
+        time.sleep(delays[-1])
         proc.send_signal(sig)
         proc.wait()
         case.saw(proc.returncode)
         stderr = log.read_text()
         if "step 1/" in stderr:
-            case.notes.append(f"at {delay:.2f} s training had begun")
+            case.notes.append(f"at {delays[-1]:.2f} s training had begun")
         if not stopped_cleanly(proc.returncode, stderr) and proc.returncode != 0:
             case.clean = False
-            case.notes.append(f"at {delay:.2f} s: exit {proc.returncode}, {stderr.strip().splitlines()[-1:]}")
+            case.notes.append(f"at {delays[-1]:.2f} s: exit {proc.returncode}, {stderr.strip().splitlines()[-1:]}")
         finish(case, tool)
         inspect(case, tool.output_dir, reference)
+    case.notes.append("sent at " + ", ".join(f"{d:.2f}" for d in delays) + " s after launch")
     return case
 
 
@@ -197,7 +211,7 @@ def signal_at_step(work: Path, reference: Path, name: str, sig: signal.Signals, 
     """``sig`` as soon as step ``s`` is logged (so it lands in step s + 1), for each s; then resume."""
     case = Case(name)
     for s in steps:
-        tool = Tool(work / f"{sig.name.lower()}-step{s}")
+        tool = Tool(work / f"{sig.name.lower()}-step{s}", work)
         proc, log = tool.start()
         wait_for(log, rf"step {s}/{STEPS} ", proc)
         proc.send_signal(sig)
@@ -206,15 +220,19 @@ def signal_at_step(work: Path, reference: Path, name: str, sig: signal.Signals, 
         stderr = log.read_text()
         if not (stopped_cleanly(proc.returncode, stderr) or (proc.returncode == 0 and s + 1 == STEPS)):
             case.clean = False
-            case.notes.append(f"after step {s}: exit {proc.returncode}")
+        stop = re.search(r"stopped at step (\d+)", stderr)
+        grids = sorted(p.name for p in (tool.output_dir / RUN / "samples").glob("*.png"))
+        case.notes.append(f"signal after step {s}: exit {proc.returncode}, "
+                          f"{f'stopped at step {stop[1]}' if stop else 'run completed'}, grids then: {grids}")
         finish(case, tool)
         inspect(case, tool.output_dir, reference)
     return case
 
 
 def disk_full(work: Path, reference: Path) -> Case:
-    """A 3 MB tmpfs mostly filled: the run stops with one error line; resumes on the full disk fail with one
-    line; after the filler is deleted a resume finishes the run."""
+    """A 3 MB tmpfs mostly filled: the run stops with an error line naming the folder; a resume on the nearly
+    full disk trains until it fails the same way, one on the completely full disk fails at once with one
+    line; after the fillers are deleted a resume finishes the run."""
     case = Case("disk full (3 MB tmpfs)")
     disk = work / "disk"
     disk.mkdir()
@@ -225,22 +243,29 @@ def disk_full(work: Path, reference: Path) -> Case:
         return case
     try:
         (disk / "filler").write_bytes(b"\0" * 1_900_000)
-        tool = Tool(disk / "out")
-        code, stderr = tool.run()
-        case.saw(code)
-        last = stderr.strip().splitlines()[-1]
-        if code != 2 or "Traceback" in stderr or not last.startswith("error: ") or "disk is full" not in last:
-            case.clean = False
-            case.notes.append(f"first run: exit {code}, {last!r}")
-        case.notes.append(f"stopped: {last[7:60]}...")
-        for _ in range(2):  # resumes on the still-full disk
+        tool = Tool(disk / "out", work)
+        for attempt in ("first run", "resume on the nearly full disk"):
             code, stderr = tool.run()
             case.saw(code)
-            lines = stderr.strip().splitlines()
-            if code != 2 or len(lines) != 1 or "disk is full" not in lines[0]:
+            last = stderr.strip().splitlines()[-1]
+            if code != 2 or "Traceback" in stderr or not last.startswith("error: ") or "disk is full" not in last:
                 case.clean = False
-                case.notes.append(f"resume on the full disk: exit {code}, {len(lines)} lines")
-        (disk / "filler").unlink()
+            case.notes.append(f"{attempt}: exit {code}, {last[:110]}...")
+        with open(disk / "filler-2", "wb", buffering=0) as f:  # now completely full
+            try:
+                while True:
+                    f.write(b"\0" * 4096)
+            except OSError:
+                pass
+        code, stderr = tool.run()
+        case.saw(code)
+        lines = stderr.strip().splitlines()
+        if code != 2 or len(lines) != 1 or "disk is full" not in lines[0]:
+            case.clean = False
+        case.notes.append(f"resume on the completely full disk: exit {code}, {len(lines)} stderr line(s): "
+                          f"{lines[-1][:110]}...")
+        for filler in ("filler", "filler-2"):
+            (disk / filler).unlink()
         finish(case, tool)
         inspect(case, tool.output_dir, reference)
     finally:
@@ -252,7 +277,7 @@ def concurrent_resume(work: Path, reference: Path, pairs: int) -> Case:
     """Two ``--resume latest`` of one run started together: one trains, the other is refused with one line."""
     case = Case(f"two resumes at once ({pairs})")
     for i in range(pairs):
-        tool = Tool(work / f"concurrent{i}")
+        tool = Tool(work / f"concurrent{i}", work)
         code, _ = tool.run("train.epochs=1")
         case.saw(code)
         both = [tool.start() for _ in range(2)]
@@ -300,7 +325,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     started = time.monotonic()
     try:
-        reference_tool = Tool(work / "reference")
+        reference_tool = Tool(work / "reference", work)
         code, stderr = reference_tool.run()
         if code != 0:
             sys.exit(f"the reference run failed:\n{stderr[-2000:]}")

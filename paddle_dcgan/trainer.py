@@ -250,8 +250,8 @@ class Trainer:
 
     def _finish_interrupted_work(self) -> None:
         """Clear up after an interrupted process: delete its temporary files (and, for a new run, the files of
-        a start that never reached a checkpoint); write what it checkpointed before writing: the files of the
-        epoch that ended at the checkpoint's step, generator.pdparams."""
+        a start that never reached a checkpoint), and write what the checkpoint's step calls for that it never
+        wrote: the files of the epoch ending there (checkpoints of older versions), generator.pdparams."""
         removed = run_folder.tidy(self.run_dir, new_run=self.resumed_from is None)
         if removed:
             log.info("removed what an interrupted process left here: %s",
