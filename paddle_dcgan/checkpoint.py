@@ -40,17 +40,26 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def save_checkpoint(run_dir: Path, state: dict[str, Any], keep: int) -> Path:
-    """Write ``state`` as the checkpoint of ``state['step']`` and keep the newest ``keep``."""
+    """Write ``state`` as the checkpoint of ``state['step']``, then delete all but the newest ``keep``.
+
+    Older checkpoints go only after the new one is safely written, so a failed
+    write (disk full) leaves every earlier checkpoint in place.
+    """
     path = checkpoint_path(run_dir, state["step"])
     save_tagged(state, CHECKPOINT_FORMAT, path)
     for old in list_checkpoints(run_dir)[:-keep]:
-        old.unlink()
+        old.unlink(missing_ok=True)
     return path
+
+
+def resume_target(spec: str, run_dir: Path) -> Path:
+    """What ``--resume spec`` points at: ``run_dir`` for ``latest``, else the folder or file given."""
+    return run_dir if spec == "latest" else Path(spec)
 
 
 def find_checkpoint(spec: str, run_dir: Path) -> Path:
     """``latest`` -> newest checkpoint of ``run_dir``; a folder -> its newest; a file -> itself."""
-    target = run_dir if spec == "latest" else Path(spec)
+    target = resume_target(spec, run_dir)
     if spec == "latest" and not target.is_dir():
         raise UserError(f"no run folder '{target}' to resume; train it first, or pick the run with "
                         "-o run_name=NAME or --resume PATH")
@@ -61,8 +70,8 @@ def find_checkpoint(spec: str, run_dir: Path) -> Path:
         found = list_checkpoints(run)
         if found:
             return found[-1]
-        raise UserError(f"no checkpoint in '{run / 'checkpoints'}'; train that run first or pass --resume PATH "
-                        "to a .pdckpt file")
+        raise UserError(f"no checkpoint in '{run / 'checkpoints'}' (a run stopped before its first checkpoint "
+                        "has nothing to resume); start it again without --resume, or pass --resume PATH to a .pdckpt")
     raise UserError(f"checkpoint '{spec}' not found; pass 'latest', a run folder or a .pdckpt file")
 
 

@@ -1,16 +1,20 @@
-"""What the thin scripts in tools/ share: argument conventions and error handling.
+"""What the thin scripts in tools/ share: argument conventions, error handling, signals.
 
-Importing this module does not import paddle, so a tool can import it before
-calling :func:`paddle_dcgan.tune_cpu`.
+A tool's contract: bad input is one ``error:`` line on stderr and exit code 2;
+Ctrl-C or SIGTERM at any moment after the tool's code starts exits 130 without a
+traceback. Importing this module does not import paddle: :func:`start_paddle`
+does, after :func:`paddle_dcgan.tune_cpu`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Callable
 
+from .cpu_tuning import tune_cpu
 from .errors import UserError
 from .interrupt import TrainingStopped
 from .logs import setup_logging
@@ -40,6 +44,22 @@ def generator_source(args: argparse.Namespace) -> str:
     return args.checkpoint or args.run
 
 
+def whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for an integer in ``[minimum, maximum]``; outside it is argparse's one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            allowed = f">= {minimum}" if maximum is None else f"from {minimum} to {maximum:,}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value:,}")
+        return value
+
+    return parse
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line, exit 2, like ours
         raise UserError(f"{message} (see --help)")
@@ -61,15 +81,53 @@ def parser(description: str) -> argparse.ArgumentParser:
     return _Parser(description=description, formatter_class=_Help)
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """True for a KeyboardInterrupt, or an error raised because of one (paddle's core, interrupted
+    while it loads, raises ImportError from it)."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def start_paddle() -> str:
+    """:func:`paddle_dcgan.tune_cpu`, then import paddle with SIGINT and SIGTERM held; every tool calls it first.
+
+    While paddle's C++ core loads, a Ctrl-C turns into an ImportError with a
+    traceback, and the core installs a SIGTERM handler of its own that reports a
+    crash. Held until paddle is loaded and the tool's handlers are back in place, a
+    signal sent meanwhile stops the tool then, with exit code 130. Returns tune_cpu's summary.
+    """
+    signals = {signal.SIGINT, signal.SIGTERM}
+    handlers = {sig: signal.getsignal(sig) for sig in signals}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    try:
+        summary = tune_cpu()
+        import paddle  # noqa: F401  (already imported by tune_cpu unless PADDLE_DCGAN_CPU_TUNING=0)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, signals)
+    return summary
+
+
 def run(main: Callable[[], None]) -> None:
-    """Run ``main``; a UserError becomes one line on stderr and exit code 2, Ctrl-C exit 130."""
+    """Run ``main``; a UserError becomes one line on stderr and exit code 2, Ctrl-C or SIGTERM exit 130."""
     setup_logging()
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C (Python's default turns SIGINT into KeyboardInterrupt)
     try:
         main()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except KeyboardInterrupt as exc:
+    except BaseException as exc:
+        if not _caused_by_interrupt(exc):
+            raise
         if not isinstance(exc, TrainingStopped):
             logging.getLogger("paddle_dcgan").warning("interrupted")
         sys.exit(130)

@@ -27,6 +27,7 @@ IMAGE_SIZES = (28, 32, 64)
 AMP_MODES = ("off", "float16", "bfloat16")
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
+MAX_SAMPLES = 100_000  # most digits one sample() call draws: they are held in memory (1.6 GB as float32 at 64x64)
 
 
 @dataclass
@@ -180,7 +181,8 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
             at = f" at line {where.line + 1}" if where else ""
             raise UserError(f"config file '{path}' is not valid YAML{at}; fix the syntax there") from None
         if data is None:
-            data = {}
+            raise UserError(f"config file '{path}' is empty (or only comments); give it keys to change, e.g. "
+                            "train.epochs, or leave out -c to use the defaults")
         if not isinstance(data, dict):
             raise UserError(f"config file '{path}' must hold a mapping of keys, not {type(data).__name__}")
         for key, value in data.items():

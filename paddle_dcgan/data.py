@@ -30,6 +30,7 @@ import gzip
 import logging
 import subprocess
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -80,7 +81,7 @@ def read_idx(path: Path) -> np.ndarray:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # missing, truncated, not gzip, damaged deflate stream
         raise UserError(f"cannot read '{path}': {exc}; replace the file with an intact copy") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_DTYPE:
         raise UserError(f"'{path}' is not an IDX file of unsigned bytes; point data.dir at MNIST-format files")

@@ -33,6 +33,7 @@ from .classifier import Classifier, find_classifier
 from .config import MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
 from .device import select_device
 from .errors import UserError
+from .files import make_folder, write_atomically, write_text
 from .generator_file import load_generator
 from .sampling import sample
 from .visualize import to_uint8
@@ -223,6 +224,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
         generator, info = load_generator(generator_path)
         source, trained_on, requested = info.source, info.dataset, num_samples
     reference = choose_reference(dataset, trained_on, data_dir)
+    folder_out = make_folder(Path(out) if out else run_folder_of(source) / "eval")
     scorer = make_scorer(reference, classifier_path, requested, seed)
     if generator is None:
         result = scorer.score(samples[:scorer.n])
@@ -231,9 +233,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
     full = report(result, scorer.floor(), scorer.classifier, str(source))
     full.update(reference=reference.name, dataset=reference.dataset, reference_folder=str(reference.folder),
                 seconds=round(time.perf_counter() - started, 2))
-    folder_out = Path(out) if out else run_folder_of(source) / "eval"
-    folder_out.mkdir(parents=True, exist_ok=True)
-    (folder_out / "eval.json").write_text(json.dumps(full, indent=2), encoding="utf-8")
+    write_text(folder_out / "eval.json", json.dumps(full, indent=2))
     save_histogram(result, scorer.floor(), folder_out / "class_histogram.png")
     return full, folder_out
 
@@ -309,5 +309,4 @@ def save_histogram(result: dict, floor: dict, path: Path) -> None:
     ax.set_ylabel("share of samples")
     ax.set_title(f"class histogram: {result['classes_covered']} classes >= 1%, KL {result['kl_to_uniform']:.3f}")
     ax.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))

@@ -3,6 +3,8 @@
 Every file this project writes with ``paddle.save`` (checkpoints, generator
 files, classifiers) is a dict tagged with a ``format`` name and a ``version``;
 :func:`load_tagged` checks both and turns any damage into one :class:`UserError`.
+A write that fails (disk full, read-only, no permission) is a :class:`UserError`
+too, naming the folder, and leaves the file it would have replaced untouched.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -17,28 +20,63 @@ from typing import Any, Callable
 
 import paddle
 
-from .errors import UserError
+from .errors import UserError, cannot_write
 
 FORMAT_VERSION = 1  # version written into every tagged file; newer files are refused
+_TEMP_NAME = re.compile(r"\..+\.tmp-(?P<pid>\d+)")  # what write_atomically writes first
+
+
+@contextlib.contextmanager
+def reporting_write_errors(path: Path):
+    """``with reporting_write_errors(path) as path:``: an OSError inside is the UserError of :func:`cannot_write`."""
+    try:
+        yield path
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` to a temporary file beside ``path``, then rename it over ``path``.
+    """``write(tmp)`` to a temporary file ``.NAME.tmp-PID`` beside ``path``, then rename it over ``path``.
 
     Writers such as paddle.save are not atomic: a process killed mid-write leaves
     a truncated file. A rename within one folder is, so readers see the old file
-    or the new one, never half of one.
+    or the new one, never half of one. A process killed before the rename leaves
+    the temporary file behind; :func:`temp_files` finds such leftovers.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        with reporting_write_errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(tmp)
+            with open(tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def write_text(path: Path, text: str) -> None:
+    """``path.write_text(text)`` in UTF-8, atomically."""
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def temp_files(folder: Path) -> list[tuple[Path, int]]:
+    """Temporary files of :func:`write_atomically` in ``folder``, each with the id of the process that wrote it."""
+    if not folder.is_dir():
+        return []
+    return [(p, int(m["pid"])) for p in sorted(folder.iterdir()) if (m := _TEMP_NAME.fullmatch(p.name))]
+
+
+def make_folder(path: Path) -> Path:
+    """Create the output folder ``path`` (and its parents); a file in the way or an unwritable place is a UserError."""
+    if path.exists() and not path.is_dir():
+        raise UserError(f"'{path}' is a file, not a folder; pass a folder to write into")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create folder '{path}' ({exc.strerror}); pass a folder you can write to") from None
+    return path
 
 
 def save_tagged(obj: dict[str, Any], file_format: str, path: Path) -> None:
@@ -108,3 +146,37 @@ def load_weights(layer: paddle.nn.Layer, state: dict[str, Any], source: Path) ->
             raise UserError(f"'{source}' does not match the network it describes ({key}: expected shape {shape}, "
                             f"found {found}); use a file written by paddle-dcgan for this config")
     layer.set_state_dict(state)
+
+
+_ADAM_SLOT = re.compile(r"(?P<param>.+)_(?P<slot>moment1|moment2|beta1_pow_acc|beta2_pow_acc)_0")
+
+
+def load_optimizer_state(optimizer: paddle.optimizer.Optimizer, layer: paddle.nn.Layer, state: dict[str, Any],
+                         source: Path) -> None:
+    """``optimizer.set_state_dict(state)`` for Adam over ``layer``'s parameters, checked first.
+
+    Paddle names Adam's slots after parameter names that count up within a process
+    (``conv2d_7.w_0_moment1_0``), so a checkpoint written by another process, or
+    earlier in this one, names them differently: they are matched to ``layer``'s
+    parameters in order. A count or shape that does not fit is a UserError here
+    (paddle itself would fail only at the next training step).
+    """
+    params = [p for p in layer.parameters() if not p.stop_gradient]  # BatchNorm's running statistics have no slots
+    saved = [m["param"] for key in state if (m := _ADAM_SLOT.fullmatch(key)) and m["slot"] == "moment1"]
+    if len(saved) != len(params):
+        raise UserError(f"'{source}' holds optimizer state for {len(saved)} tensors, the network has {len(params)}; "
+                        "use a checkpoint written by paddle-dcgan for this config")
+    param_of = dict(zip(saved, params))
+    renamed = {}
+    for key, value in state.items():
+        match = _ADAM_SLOT.fullmatch(key)
+        if match is None or match["param"] not in param_of:
+            renamed[key] = value
+            continue
+        param = param_of[match["param"]]
+        expected = list(param.shape) if match["slot"].startswith("moment") else [1]
+        if list(value.shape) != expected:
+            raise UserError(f"'{source}' holds optimizer state of shape {list(value.shape)} for a {expected} tensor "
+                            f"({key}); use a checkpoint written by paddle-dcgan for this config")
+        renamed[f"{param.name}_{match['slot']}_0"] = value
+    optimizer.set_state_dict(renamed)

@@ -34,6 +34,16 @@ def save_generator(generator: Generator, model: dict, dataset: str, step: int, p
                 GENERATOR_FORMAT, path)
 
 
+def saved_step(path: Path) -> int | None:
+    """The training step of the generator file at ``path``; None when there is no readable one."""
+    if not path.is_file():
+        return None
+    try:
+        return int(load_tagged(path, (GENERATOR_FORMAT,))["step"])
+    except UserError:
+        return None
+
+
 def _resolve(path: str | Path) -> Path:
     path = Path(path)
     if not path.exists():

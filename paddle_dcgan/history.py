@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import write_atomically
+from .files import write_text
 
 STEP_KEYS = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")  # one value of each per training step
 
@@ -25,12 +25,9 @@ class History:
         rows = zip(range(1, len(self.steps["loss_d"]) + 1), *(self.steps[k] for k in STEP_KEYS))
         text = "step," + ",".join(STEP_KEYS) + "\n" + "".join(
             f"{s}," + ",".join(f"{v:.6g}" for v in vals) + "\n" for s, *vals in rows)
-        _write_text(run_dir / "history.csv", text)
+        write_text(run_dir / "history.csv", text)
         if self.evals:
             keys = list(self.evals[0])
             rows = "".join(",".join(f"{e[k]:.6g}" for k in keys) + "\n" for e in self.evals)
-            _write_text(run_dir / "evals.csv", ",".join(keys) + "\n" + rows)
+            write_text(run_dir / "evals.csv", ",".join(keys) + "\n" + rows)
 
-
-def _write_text(path: Path, text: str) -> None:
-    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -12,8 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .config import MAX_SAMPLES
 from .engines import DygraphEngine, Engine
 from .errors import UserError
+from .files import make_folder, reporting_write_errors
 from .models import Generator
 from .visualize import save_grid, save_walk_gif, to_uint8
 
@@ -45,9 +47,14 @@ def sample(generator: Generator | Engine, n: int, seed: int = 0, batch_size: int
     A Generator runs in eval mode (BatchNorm uses its running statistics) and is
     put back in the mode it was in.
     """
-    if n < 1:
-        raise UserError(f"number of samples must be >= 1, got {n}")
+    _check_count(n)
     return generate(generator, noise_for_seed(seed, n, _as_engine(generator).nz), batch_size)
+
+
+def _check_count(n: int) -> None:
+    if not 1 <= n <= MAX_SAMPLES:
+        raise UserError(f"number of samples must be from 1 to {MAX_SAMPLES:,} (all are held in memory), got {n:,}; "
+                        "draw more in several calls with different seeds")
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -112,19 +119,20 @@ def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed:
         images, label = to_uint8(sample(generator, num, seed)), f"seed{seed}"
     else:
         images, label = to_uint8(generate(generator, load_noise(Path(z_file)))), Path(z_file).stem
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     grid = out / f"grid_{label}.png"
     save_grid(images[:MAX_GRID_DIGITS], grid, scale=3)
     written = [grid]
     if individual:
-        folder = out / label
-        folder.mkdir(exist_ok=True)
+        folder = make_folder(out / label)
         for i, image in enumerate(images):
-            Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(folder / f"{i:05d}.png")
+            with reporting_write_errors(folder / f"{i:05d}.png") as path:
+                Image.fromarray(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)).save(path)
         written.append(folder)
     if npy:
-        np.save(out / f"samples_{label}.npy", images)
-        written.append(out / f"samples_{label}.npy")
+        with reporting_write_errors(out / f"samples_{label}.npy") as path:
+            np.save(path, images)
+        written.append(path)
     return written
 
 
@@ -132,7 +140,7 @@ def write_interpolation(generator: Generator | Engine, out: Path, seed_a: int, s
                         steps: int = 10) -> list[Path]:
     """:func:`interpolate` written as a one-row strip (PNG) and a back-and-forth animation (GIF)."""
     images = to_uint8(interpolate(generator, seed_a, seed_b, steps))
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
     strip, gif = (out / f"interpolate_seed{seed_a}_seed{seed_b}.{ext}" for ext in ("png", "gif"))
     save_grid(images, strip, scale=3, ncols=steps)
     save_walk_gif(images, gif)

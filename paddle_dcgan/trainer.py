@@ -1,13 +1,17 @@
 """Training one run: the loop around the D and G steps of ``steps.py``.
 
-Per step: fresh noise, a D step, a G step, a progress update. Per epoch: a grid
-from a fixed noise batch, the loss curves, the animation, history.csv, an
-optional evaluation and (by default) a checkpoint. Ctrl-C stops after the
-current step and saves.
+Per step: fresh noise, a D step, a G step, a progress update, a check that the
+losses are still numbers. Per epoch: a grid from a fixed noise batch, the loss
+curves, the animation, history.csv, an optional evaluation and (by default) a
+checkpoint. Ctrl-C stops after the current step and saves.
+
+A process killed at any moment resumes into a complete run: the epoch's files
+are written before the checkpoint that records them, and a resume writes
+generator.pdparams again when it is missing or older than the checkpoint.
 
 Everything that can be wrong with the input (config, checkpoint, data, device,
-classifier) is checked in :class:`Trainer`'s constructor; only :meth:`Trainer.fit`
-writes to disk.
+classifier, a run folder in use) is checked in :class:`Trainer`'s constructor;
+only :meth:`Trainer.fit` writes to disk.
 """
 
 from __future__ import annotations
@@ -22,33 +26,24 @@ import numpy as np
 import paddle
 
 from . import checkpoint as ckpt
-from . import cpu_tuning, data, visualize
+from . import cpu_tuning, data, run_folder, visualize
 from .amp import choose_precision
 from .config import RESUME_KEYS, Config, get
 from .dashboard import Dashboard
 from .device import select_device
+from .divergence import CollapseWatch, TrainingDiverged, loss_problem, weight_problem
 from .errors import UserError
-from .files import load_weights
-from .generator_file import save_generator
+from .files import load_optimizer_state, load_weights, write_text
+from .generator_file import save_generator, saved_step
 from .history import History
 from .interrupt import StopRequest, TrainingStopped
-from .logs import log_to_file, setup_logging
+from .logs import holding_notices, log_to_file, setup_logging, show_notices
 from .models import build_models
 from .noise import STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise
 from .progress import StepReporter, format_duration
 from .steps import discriminator_step, generator_step
 
 log = logging.getLogger(__name__)
-
-
-def _new_run_dir(output_dir: str, run_name: str) -> Path:
-    """``output_dir/run_name``, or ``run_name-2``, ``-3``... if that already holds a run (not created here)."""
-    base = Path(output_dir) / run_name
-    candidate, n = base, 1
-    while candidate.exists() and any(candidate.iterdir()):
-        n += 1
-        candidate = base.with_name(f"{run_name}-{n}")
-    return candidate
 
 
 def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
@@ -71,9 +66,17 @@ class Trainer:
 
     def __init__(self, cfg: Config, resume: str | None = None):
         setup_logging()
+        with holding_notices() as self.start_notices:  # shown by fit(), once the run folder is this run's
+            self._load(cfg, resume)
+
+    def _load(self, cfg: Config, resume: str | None) -> None:
+        """Check everything (config, checkpoint, data, device, classifier, run folder) and build the run."""
         self.cfg = cfg
         self.device = select_device(cfg.device)  # first: weights loaded below land on this device
-        resume_path = ckpt.find_checkpoint(resume, Path(cfg.output_dir) / cfg.run_name) if resume else None
+        named_run = Path(cfg.output_dir) / cfg.run_name
+        if resume:  # before reading it: a run in training may have no checkpoint yet, or be rotating them
+            run_folder.check_not_in_use(ckpt.run_folder_of(ckpt.resume_target(resume, named_run)))
+        resume_path = ckpt.find_checkpoint(resume, named_run) if resume else None
         saved = ckpt.load_checkpoint(resume_path) if resume_path else None
         if saved:
             _check_resumable(saved, cfg, resume_path)
@@ -88,7 +91,10 @@ class Trainer:
         self.scorer = self._make_scorer(images) if cfg.eval.every_epochs else None
         self.dashboard = Dashboard(cfg.train.visualdl)  # imports visualdl only when on; missing = UserError
         self.precision = choose_precision(cfg.train.amp, self.device)
-        self.run_dir = ckpt.run_folder_of(resume_path) if saved else _new_run_dir(cfg.output_dir, cfg.run_name)
+        if saved:
+            self.run_dir, self.folder_note = ckpt.run_folder_of(resume_path), None
+        else:
+            self.run_dir, self.folder_note = run_folder.new_run_folder(cfg.output_dir, cfg.run_name)
 
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -100,7 +106,9 @@ class Trainer:
                                            parameters=self.discriminator.parameters())
         self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
         self.step = 0
+        self.epoch_outputs = 0  # the last epoch whose end-of-epoch files are written
         self.history = History()
+        self.collapse = CollapseWatch()
         self.resumed_from = resume_path if saved else None
         if saved:
             self._restore(saved, resume_path)
@@ -128,6 +136,7 @@ class Trainer:
             "discriminator": self.discriminator.state_dict(),
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
+            "epoch_outputs": self.epoch_outputs,
             "history": self.history.steps,
             "evals": self.history.evals,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
@@ -137,9 +146,10 @@ class Trainer:
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
         load_weights(self.generator, saved["generator"], path)
         load_weights(self.discriminator, saved["discriminator"], path)
-        self.opt_g.set_state_dict(saved["opt_g"])
-        self.opt_d.set_state_dict(saved["opt_d"])
+        load_optimizer_state(self.opt_g, self.generator, saved["opt_g"], path)
+        load_optimizer_state(self.opt_d, self.discriminator, saved["opt_d"], path)
         self.step = int(saved["step"])
+        self.epoch_outputs = int(saved.get("epoch_outputs", 0))  # older checkpoints: write the files again
         self.history = History(saved["history"], saved.get("evals", []))
         random.setstate(saved["rng"]["python"])
         np.random.set_state(saved["rng"]["numpy"])
@@ -148,12 +158,23 @@ class Trainer:
             self.precision.scaler.load_state_dict(saved["scaler"])
 
     def save(self) -> Path:
-        """A full checkpoint of this step, and ``generator.pdparams`` for sampling."""
+        """A full checkpoint of this step, then ``generator.pdparams`` for sampling."""
+        self._stop_if_diverged(weight_problem(generator=self.generator, discriminator=self.discriminator))
         path = ckpt.save_checkpoint(self.run_dir, self._state(), self.cfg.train.keep_checkpoints)
-        save_generator(self.generator, vars(self.cfg.model), self.dataset, self.step,
-                       self.run_dir / "generator.pdparams")
+        self._save_generator()
         log.info("saved %s", path)
         return path
+
+    def _save_generator(self) -> None:
+        save_generator(self.generator, vars(self.cfg.model), self.dataset, self.step,
+                       self.run_dir / "generator.pdparams")
+
+    def _stop_if_diverged(self, problem: str | None) -> None:
+        if problem:
+            found = ckpt.list_checkpoints(self.run_dir)
+            kept = f"checkpoints up to {found[-1].name} are kept" if found else "no checkpoint had been written yet"
+            raise TrainingDiverged(f"training diverged at step {self.step}: {problem}; stopped without saving it "
+                                   f"({kept}); lower optim.lr_d / optim.lr_g and start a new run")
 
     # ------------------------------------------------------------ per epoch
     def evaluate(self, epoch: int) -> None:
@@ -174,8 +195,14 @@ class Trainer:
         return visualize.to_uint8(images)
 
     def end_of_epoch(self, epoch: int) -> None:
-        """Write the epoch's fixed-noise grid, the animation, the curves and the CSV files (and evaluate)."""
-        if self.scorer and epoch % self.cfg.eval.every_epochs == 0:
+        """Write the epoch's fixed-noise grid, the animation, the curves and the CSV files (and evaluate).
+
+        Idempotent at the epoch's last step: a resume runs it again for an epoch whose
+        end was checkpointed by an older version before these files were written.
+        """
+        self._stop_if_diverged(weight_problem(generator=self.generator, discriminator=self.discriminator))
+        if self.scorer and epoch % self.cfg.eval.every_epochs == 0 \
+                and not any(e["step"] == self.step for e in self.history.evals):
             self.evaluate(epoch)
         samples = self.run_dir / "samples"
         grid = self._fixed_grid()
@@ -188,6 +215,7 @@ class Trainer:
         visualize.save_training_curves(self.history.steps, self.run_dir / "loss_curve.png", len(self.batches),
                                        extra if evals else None)
         self.history.write_csv(self.run_dir)
+        self.epoch_outputs = epoch
 
     # ------------------------------------------------------------ loop
     def train_step(self, real: paddle.Tensor) -> dict[str, float]:
@@ -197,26 +225,26 @@ class Trainer:
         stats.update(generator_step(self.discriminator, self.opt_g, fake, self.precision))
         self.step += 1
         self.history.append(stats)
+        self._stop_if_diverged(loss_problem(stats))
+        self.collapse.update(self.step, stats)
         return stats
 
     def _open_run(self) -> Path:
-        """Create the run folder (the first write of the run); returns its train.log path."""
+        """Create the run folder (the first write of the run); returns it."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create run folder '{self.run_dir}' ({exc.strerror}); "
                             "set -o output_dir=WRITABLE") from None
-        return self.run_dir / "train.log"
+        return self.run_dir
 
     def _announce(self) -> None:
         cfg = self.cfg
-        wanted = Path(cfg.output_dir) / cfg.run_name
-        if self.resumed_from is None and self.run_dir != wanted:
-            log.info("%s already holds a run; this run writes to %s (continue that one with -o run_name=%s "
-                     "--resume latest)", wanted, self.run_dir, cfg.run_name)
+        show_notices(self.start_notices)
+        if self.folder_note:
+            log.info("%s", self.folder_note)
         log.info("run folder %s | device %s | %s", self.run_dir, self.device, cpu_tuning.describe())
         log.info("config:\n%s", cfg.to_yaml().rstrip())
-        (self.run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
         log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, self.data_folder,
                  len(self.batches.images), len(self.batches))
         if self.scorer:
@@ -226,15 +254,35 @@ class Trainer:
             log.info("resumed from %s at step %d (epoch %d)", self.resumed_from, self.step,
                      self.step // len(self.batches))
 
+    def _finish_interrupted_work(self) -> None:
+        """Clear up after an interrupted process: delete its temporary files (and, for a new run, the files of
+        a start that never reached a checkpoint), and write what the checkpoint's step calls for that it never
+        wrote: the files of the epoch ending there (checkpoints of older versions), generator.pdparams."""
+        removed = run_folder.tidy(self.run_dir, new_run=self.resumed_from is None)
+        if removed:
+            log.info("removed what an interrupted process left here: %s",
+                     ", ".join(str(p.relative_to(self.run_dir)) for p in removed))
+        epoch = self.step // len(self.batches)
+        if self.step == epoch * len(self.batches) and self.epoch_outputs < epoch:
+            log.info("writing the files of epoch %d: its end was checkpointed before they were written", epoch)
+            self.end_of_epoch(epoch)
+            self.save()
+        elif self.resumed_from and (saved_step(self.run_dir / "generator.pdparams") or 0) < self.step:
+            log.info("writing generator.pdparams of step %d: the run stopped before writing it", self.step)
+            self._save_generator()
+
     def fit(self) -> Path:
         """Train to ``train.epochs``; returns the run folder. Ctrl-C saves, then raises TrainingStopped."""
         cfg = self.cfg.train
-        with log_to_file(self._open_run()), self.dashboard.open(self.run_dir, self.history, len(self.batches)):
+        with run_folder.RunLock(self._open_run()), log_to_file(self.run_dir / "train.log"), \
+                self.dashboard.open(self.run_dir, self.history, len(self.batches)):
             self._announce()
+            self._finish_interrupted_work()
             if self.step >= self.total_steps:
                 log.info("nothing to do: the run is at step %d and train.epochs=%d ends at step %d; raise "
                          "train.epochs to continue", self.step, cfg.epochs, self.total_steps)
                 return self.run_dir
+            write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
             reporter = StepReporter(self.total_steps, len(self.batches), cfg.epochs, cfg.batch_size, cfg.log_every)
             self.generator.train()
             self.discriminator.train()
@@ -243,9 +291,6 @@ class Trainer:
                 with StopRequest() as stop:
                     for epoch in range(self.step // len(self.batches), cfg.epochs):
                         self._train_epoch(epoch, reporter, stop)
-                        self.end_of_epoch(epoch + 1)
-                        if not cfg.checkpoint_every or self.step == self.total_steps:
-                            self.save()
             finally:
                 reporter.clear()
             elapsed = time.perf_counter() - started
@@ -254,19 +299,29 @@ class Trainer:
         return self.run_dir
 
     def _train_epoch(self, epoch: int, reporter: StepReporter, stop: StopRequest) -> None:
-        """The rest of epoch ``epoch`` (0-based), from the batch after ``self.step``."""
-        every = self.cfg.train.checkpoint_every
+        """The rest of epoch ``epoch`` (0-based) from the batch after ``self.step``, and the epoch's files.
+
+        A stop request is honoured after the step it came in, once that step's epoch
+        files are written; at the run's last step the run simply completes.
+        """
         for real, _labels in self.batches.epoch(epoch, start=self.step % len(self.batches)):
             stats = self.train_step(real)
             reporter.step_done(self.step, stats)
             self.dashboard.log_step(self.step, stats)
-            if every and self.step % every == 0:
-                self.save()
-            if stop.requested:
+            at_epoch_end = self.step % len(self.batches) == 0
+            if at_epoch_end:
+                self.end_of_epoch(epoch + 1)
+            if stop.requested and self.step < self.total_steps:
                 reporter.clear()
                 self.save()
                 log.info("stopped at step %d; continue with --resume latest", self.step)
                 raise TrainingStopped(self.step)
+            if self._checkpoint_due(at_epoch_end):
+                self.save()
+
+    def _checkpoint_due(self, at_epoch_end: bool) -> bool:
+        every = self.cfg.train.checkpoint_every
+        return self.step == self.total_steps or (self.step % every == 0 if every else at_epoch_end)
 
 
 def train(cfg: Config, resume: str | None = None) -> Path:

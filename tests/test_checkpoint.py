@@ -1,3 +1,4 @@
+import errno
 import os
 
 import paddle
@@ -23,20 +24,32 @@ def test_rotation_keeps_newest(tmp_path):
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".tmp-" in p.name]
 
 
-def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("code, cause", [(errno.ENOSPC, "the disk is full"),
+                                          (errno.EROFS, "the file system is read-only"),
+                                          (errno.EIO, "Input/output error")])
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch, code, cause):
     path = tmp_path / "x.pdckpt"
     save_tagged({"step": 1}, ckpt.CHECKPOINT_FORMAT, path)
 
     def crash(obj, name):
         open(name, "wb").close()  # paddle.save dying after opening its file
-        raise OSError("disk full")
+        raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(paddle, "save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=f"cannot write x.pdckpt in '{tmp_path}': {cause}"):
         save_tagged({"step": 2}, ckpt.CHECKPOINT_FORMAT, path)
     monkeypatch.undo()
     assert ckpt.load_checkpoint(path)["step"] == 1
     assert os.listdir(tmp_path) == ["x.pdckpt"]
+
+
+def test_rotation_deletes_old_checkpoints_only_after_writing_the_new_one(tmp_path, monkeypatch):
+    for step in (5, 10):
+        ckpt.save_checkpoint(tmp_path, _state(step), keep=2)
+    monkeypatch.setattr(paddle, "save", lambda obj, name: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+    with pytest.raises(UserError, match="the disk is full"):
+        ckpt.save_checkpoint(tmp_path, _state(15), keep=2)
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000005.pdckpt", "step_00000010.pdckpt"]
 
 
 def test_bad_checkpoints_are_user_errors(tmp_path):

@@ -77,6 +77,11 @@ def test_bad_files(tmp_path):
     typo.write_text("model:\n  ngf_: 3\n")
     with pytest.raises(UserError, match="did you mean 'model.ngf'"):
         load_config(str(typo))
+    for text in ("", "# only a comment\n"):
+        empty = tmp_path / "empty.yaml"
+        empty.write_text(text)
+        with pytest.raises(UserError, match=f"config file '{empty}' is empty"):
+            load_config(str(empty))
 
 
 def test_both_override_styles():

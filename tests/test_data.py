@@ -65,6 +65,7 @@ def test_missing_data_names_the_fix(tmp_path):
 @pytest.mark.parametrize("damage, fragment", [
     (lambda b: b[:1000], "cannot read"),  # truncated gzip stream
     (lambda b: b"not gzip at all", "cannot read"),
+    (lambda b: gzip.compress(b"", mtime=0)[:10] + b"\xff" * 64, "invalid block type"),  # zlib.error, no OSError
 ])
 def test_damaged_files(tmp_path, damage, fragment):
     folder = make_idx_dataset(tmp_path / "d", n_train=20, n_test=10)

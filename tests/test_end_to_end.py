@@ -133,3 +133,24 @@ def test_infer_errors(tmp_path):
     broken.touch()
     assert_one_line_error(run_tool("infer.py", "--checkpoint", str(broken), cwd=tmp_path, check=False), "is empty")
     assert_one_line_error(run_tool("infer.py", "-n", "0", cwd=tmp_path, check=False), "--num")
+
+
+def test_infer_and_eval_input_errors(straight_run, tmp_path):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("not a folder")
+    for tool, args, fragment in [
+        ("infer.py", ["--device", "tpu"], "not one of auto, cpu, gpu, gpu:N"),
+        ("infer.py", ["--device", "gpu:x"], "not one of auto, cpu, gpu, gpu:N"),
+        ("infer.py", ["--out", str(a_file)], "is a file, not a folder"),
+        ("infer.py", ["--out", str(a_file / "sub")], "cannot create folder"),
+        ("infer.py", ["--seed", "-1"], "--seed: must be >= 0"),
+        ("infer.py", ["-n", "1000000000000"], "must be from 1 to 100,000"),
+        ("eval.py", ["--device", "tpu"], "not one of auto, cpu, gpu, gpu:N"),
+        ("eval.py", ["--out", str(a_file)], "is a file, not a folder"),
+        ("eval.py", ["--seed", "-1"], "--seed: must be >= 0"),
+    ]:
+        result = run_tool(tool, "--run", str(straight_run), *args, cwd=tmp_path, check=False)
+        assert_one_line_error(result, fragment)
+    assert sorted(p.name for p in straight_run.iterdir()) == sorted(
+        ["checkpoints", "config.yaml", "generator.pdparams", "history.csv", "loss_curve.png", "progress.gif",
+         "samples", "train.log"])  # no infer/ or eval/ folder made on the way to an error

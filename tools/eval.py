@@ -12,7 +12,6 @@ python tools/eval.py --compare runA/eval/eval.json runB/eval/eval.json
 
 from pathlib import Path
 
-import paddle_dcgan
 from paddle_dcgan import cli
 from paddle_dcgan.config import DATASETS, MNIST_YARDSTICK
 
@@ -30,19 +29,23 @@ def main() -> None:
     parser.add_argument("--classifier", default="", help=".pdclf file (default: the one for the dataset in "
                                                          "paddle_dcgan/classifiers/; mnist.pdclf for the yardstick)")
     parser.add_argument("-n", "--num", type=int, default=10000, help="samples to score (capped at the held-out size)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for sampling and the real reference draw")
+    parser.add_argument("--seed", type=cli.whole_number(0), default=0,
+                        help="seed (>= 0) for sampling and the real reference draw")
     parser.add_argument("--out", help="folder for eval.json and class_histogram.png (default: <run>/eval)")
     parser.add_argument("--compare", nargs="+", metavar="EVAL_JSON", help="print saved results side by side")
     args = parser.parse_args()
-    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
     from paddle_dcgan import evaluation
+    from paddle_dcgan.logs import holding_notices, show_notices
 
     if args.compare:
         print(evaluation.compare(args.compare))
         return
-    report, out = evaluation.evaluate(cli.generator_source(args), args.samples, args.data, args.data_dir,
-                                      args.classifier, args.num, args.seed, args.out, args.device)
+    with holding_notices() as notices:  # a failed check prints only its error line
+        report, out = evaluation.evaluate(cli.generator_source(args), args.samples, args.data, args.data_dir,
+                                          args.classifier, args.num, args.seed, args.out, args.device)
+    show_notices(notices)
     print(evaluation.format_table([report], [Path(report["source"]).name]))
     print(f"{report['num_samples']} samples scored against {report['reference']} in "
           f"{report['seconds']:.1f} s -> {out}/eval.json")

@@ -7,7 +7,6 @@ metadata.json and, with --onnx, generator.onnx (needs: pip install -e ".[export]
 python tools/infer.py --engine inference (or --engine onnx).
 """
 
-import paddle_dcgan
 from paddle_dcgan import cli
 
 
@@ -19,7 +18,7 @@ def main() -> None:
     parser.add_argument("--out", help="export folder (default: <run>/export); an earlier export there is replaced")
     parser.add_argument("--onnx", action="store_true", help="also convert to generator.onnx with paddle2onnx")
     args = parser.parse_args()
-    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
     from paddle_dcgan.export import export_generator
 

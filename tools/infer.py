@@ -8,9 +8,8 @@ python tools/infer.py --engine onnx --z noise.npy --npy                  # ONNX 
 
 from pathlib import Path
 
-import paddle_dcgan
 from paddle_dcgan import cli
-from paddle_dcgan.errors import UserError
+from paddle_dcgan.config import MAX_SAMPLES
 
 
 def main() -> None:
@@ -20,11 +19,13 @@ def main() -> None:
                         help="dygraph: the generator net; inference: the export run by Paddle Inference; "
                              "onnx: the export's generator.onnx run by ONNX Runtime")
     parser.add_argument("--export", help="export folder for --engine inference / onnx (default: <run>/export)")
-    parser.add_argument("-n", "--num", type=int, default=64, help="number of digits to draw")
+    parser.add_argument("-n", "--num", type=cli.whole_number(1, MAX_SAMPLES), default=64,
+                        help=f"number of digits to draw (at most {MAX_SAMPLES:,})")
     what = parser.add_mutually_exclusive_group()
-    what.add_argument("--seed", type=int, default=0, help="noise seed; the same seed draws the same digits")
+    what.add_argument("--seed", type=cli.whole_number(0), default=0,
+                      help="noise seed (>= 0); the same seed draws the same digits")
     what.add_argument("--z", metavar="NOISE_NPY", help="draw from this noise batch instead ([N, nz, 1, 1] .npy)")
-    what.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"),
+    what.add_argument("--interpolate", type=cli.whole_number(0), nargs=2, metavar=("SEED_A", "SEED_B"),
                       help="write a latent walk (slerp) from seed A's digit to seed B's as a PNG strip and a GIF")
     parser.add_argument("--steps", type=int, default=10, help="images in the --interpolate walk")
     parser.add_argument("--out", help="output folder (default: <run>/infer)")
@@ -32,9 +33,7 @@ def main() -> None:
     parser.add_argument("--npy", action="store_true", help="also write samples_<seed or noise file>.npy "
                                                            "(uint8 [N, C, H, W])")
     args = parser.parse_args()
-    if args.num < 1:
-        raise UserError(f"--num must be >= 1, got {args.num}")
-    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
     from paddle_dcgan import sampling
     from paddle_dcgan.engines import open_engine, output_folder

@@ -11,7 +11,7 @@ def main() -> None:
                         help="continue a run: 'latest' (newest checkpoint of output_dir/run_name), "
                              "a run folder or a .pdckpt file")
     args = parser.parse_args()
-    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
     paddle_dcgan.train(paddle_dcgan.load_config(args.config, cli.overrides(args)), resume=args.resume)
 
 

@@ -6,7 +6,6 @@ python tools/train_classifier.py --data mnist --data-dir FOLDER --epochs 4   # -
 
 from pathlib import Path
 
-import paddle_dcgan
 from paddle_dcgan import cli
 from paddle_dcgan.config import DATASETS
 
@@ -16,13 +15,11 @@ def main() -> None:
     parser.add_argument("--data", default="auto", choices=DATASETS, help="dataset whose training split is used")
     parser.add_argument("--data-dir", default="", help="folder with the dataset's IDX files (as data.dir)")
     parser.add_argument("--download", action="store_true", help="download a missing dataset (as data.download)")
-    parser.add_argument("--epochs", type=int, default=10, help="passes over the training split")
-    parser.add_argument("--seed", type=int, default=0, help="weights and shuffling seed")
+    parser.add_argument("--epochs", type=cli.whole_number(1), default=10, help="passes over the training split")
+    parser.add_argument("--seed", type=cli.whole_number(0), default=0, help="weights and shuffling seed (>= 0)")
     parser.add_argument("--out", help="output file (default: paddle_dcgan/classifiers/<dataset>.pdclf)")
     args = parser.parse_args()
-    if args.epochs < 1:
-        parser.error(f"--epochs must be >= 1, got {args.epochs}")
-    paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
+    cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
     from paddle_dcgan.classifier import default_classifier_path, train_classifier
     from paddle_dcgan.data import resolve
