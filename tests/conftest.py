@@ -40,10 +40,10 @@ def make_idx_dataset(folder: Path, n_train: int = 200, n_test: int = 100, seed: 
     return folder
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def restore_package_logger():
-    """For tests that build a Trainer in-process: Trainer() gives the package's logger its own stderr
-    handler and stops propagation, which would hide later tests' log lines from caplog."""
+    """Every test leaves the package's logger as it found it: a Trainer built in-process gives it its
+    own stderr handler and stops propagation, which would hide later tests' log lines from caplog."""
     logger = logging.getLogger(LOGGER)
     handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
     yield

@@ -33,16 +33,6 @@ from conftest import ROOT, TINY, assert_one_line_error, run_tool
 STEPS_PER_EPOCH = 10  # tiny_data: 200 images, batch 20
 
 
-@pytest.fixture(autouse=True)
-def _package_logger_as_it_was():
-    """train() sets up the package's stderr logging; leave it as found for the tests that follow."""
-    logger = logging.getLogger("paddle_dcgan")
-    handlers, propagate, level = list(logger.handlers), logger.propagate, logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.propagate, logger.level = propagate, level
-
-
 def _cfg(tmp_path, data_dir, *extra):
     return load_config(None, [*TINY, f"data.dir={data_dir}", f"output_dir={tmp_path / 'out'}", "run_name=tiny",
                               *extra])

@@ -91,7 +91,7 @@ def test_infer_interpolate_errors(tiny_run, tmp_path):
     assert_one_line_error(run_tool("infer.py", *out, "--interpolate", "3", "7", "--steps", "1", cwd=tmp_path,
                                    check=False), "steps must be an integer from 2")
     assert_one_line_error(run_tool("infer.py", *out, "--interpolate", "3", "-7", cwd=tmp_path, check=False),
-                          "seed must be an integer >= 0, got -7")
+                          "--interpolate: must be >= 0, got -7")
     assert_one_line_error(run_tool("infer.py", *out, "--interpolate", "3", cwd=tmp_path, check=False),
                           "--interpolate")
     assert not (tmp_path / "o").exists()
