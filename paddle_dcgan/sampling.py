@@ -22,8 +22,9 @@ MAX_GRID_DIGITS = 256  # a 16 x 16 grid; more digits stay readable only as files
 def sample(generator: Generator, n: int, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
     """``n`` images [n, C, S, S] float32 in [-1, 1]; the same ``seed`` gives the same images.
 
-    The generator runs in eval mode (BatchNorm uses its running statistics) and is
-    put back in the mode it was in.
+    The generator runs in eval mode (BatchNorm uses the statistics it holds: a
+    generator file holds those its run's ``model.sample_bn`` chose; see sample_bn.py)
+    and is put back in the mode it was in.
     """
     if n < 1:
         raise UserError(f"number of samples must be >= 1, got {n}")

@@ -26,6 +26,7 @@ from . import cpu_tuning, data, visualize
 from .amp import choose_precision
 from .config import RESUME_KEYS, Config, get
 from .device import select_device
+from .ema import WeightAverage
 from .errors import UserError
 from .files import load_weights
 from .generator_file import save_generator
@@ -35,6 +36,7 @@ from .logs import log_to_file, setup_logging
 from .models import build_models
 from .noise import STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise
 from .progress import StepReporter, format_duration
+from .sample_bn import for_sampling
 from .steps import discriminator_step, generator_step
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,13 @@ def _new_run_dir(output_dir: str, run_name: str) -> Path:
 
 def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
     """Raise if ``cfg`` differs from the checkpoint ``saved`` in a key that resuming must keep."""
-    now = cfg.to_dict()
+    now, defaults = cfg.to_dict(), Config().to_dict()
     for key in RESUME_KEYS:
-        before, after = get(saved["config"], key), get(now, key)
+        try:
+            before = get(saved["config"], key)
+        except KeyError:  # a checkpoint older than the key was trained with its default
+            before = get(defaults, key)
+        after = get(now, key)
         if before != after:
             raise UserError(f"cannot resume {path}: it was trained with {key}={before!r}, the config says "
                             f"{after!r}; use -o {key}={before!r} or start a new run")
@@ -96,6 +102,8 @@ class Trainer:
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
                                            parameters=self.discriminator.parameters())
+        self.ema = WeightAverage(self.generator, cfg.train.ema_decay) if cfg.train.ema_decay else None
+        self._sampler: tuple[int, paddle.nn.Layer] | None = None  # (step, net) cache of sampling_generator()
         self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
         self.step = 0
         self.history = History()
@@ -130,6 +138,7 @@ class Trainer:
             "evals": self.history.evals,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler else None,
+            "ema": self.ema.state_dict() if self.ema else None,
         }
 
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
@@ -144,31 +153,49 @@ class Trainer:
         paddle.set_rng_state(saved["rng"]["paddle"])
         if self.precision.scaler and saved.get("scaler"):
             self.precision.scaler.load_state_dict(saved["scaler"])
+        if self.ema:
+            self.ema.set_state_dict(saved["ema"])  # present: train.ema_decay is a resume key
+
+    def sampling_generator(self) -> paddle.nn.Layer:
+        """The net every sample of this step comes from: the EMA of G (if on) or G, with model.sample_bn applied."""
+        if self._sampler is None or self._sampler[0] != self.step:
+            source = self.ema.average if self.ema else self.generator
+            self._sampler = (self.step, for_sampling(source, self.cfg.model.sample_bn, self.cfg.seed))
+        return self._sampler[1]
+
+    def _save_generator(self, name: str) -> None:
+        save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name)
 
     def save(self) -> Path:
         """A full checkpoint of this step, and ``generator.pdparams`` for sampling."""
         path = ckpt.save_checkpoint(self.run_dir, self._state(), self.cfg.train.keep_checkpoints)
-        save_generator(self.generator, vars(self.cfg.model), self.dataset, self.step,
-                       self.run_dir / "generator.pdparams")
+        self._save_generator("generator.pdparams")
         log.info("saved %s", path)
         return path
 
     # ------------------------------------------------------------ per epoch
     def evaluate(self, epoch: int) -> None:
+        """Score the sampling generator; a new lowest FID also writes ``generator_best.pdparams``."""
         from .evaluation import METRIC_KEYS
 
-        result = self.scorer.score_generator(self.generator, seed=self.cfg.seed)
+        best_before = min((e["fid"] for e in self.history.evals), default=float("inf"))
+        result = self.scorer.score_generator(self.sampling_generator(), seed=self.cfg.seed)
         self.history.evals.append({"step": self.step, "epoch": epoch, **{k: result[k] for k in METRIC_KEYS}})
         floor = self.scorer.floor()
         log.info("eval epoch %d | FID %.2f (real %.2f) | MNIST score %.2f | classes %d | precision %.3f recall %.3f",
                  epoch, result["fid"], floor["fid"], result["mnist_score"], result["classes_covered"],
                  result["precision"], result["recall"])
+        if result["fid"] < best_before:
+            self._save_generator("generator_best.pdparams")
+            log.info("lowest FID so far: generator_best.pdparams is now step %d", self.step)
 
     @paddle.no_grad()
     def _fixed_grid(self) -> np.ndarray:
-        self.generator.eval()
-        images = self.generator(self.fixed_z).numpy()
-        self.generator.train()
+        net = self.sampling_generator()
+        was_training = net.training
+        net.eval()
+        images = net(self.fixed_z).numpy()
+        net.train(was_training)
         return visualize.to_uint8(images)
 
     def end_of_epoch(self, epoch: int) -> None:
@@ -189,8 +216,11 @@ class Trainer:
     def train_step(self, real: paddle.Tensor) -> dict[str, float]:
         """One D step and one G step on the batch ``real``; returns the step's statistics."""
         z = noise(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
-        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, self.precision)
+        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, self.precision,
+                                         self.cfg.train.real_label)
         stats.update(generator_step(self.discriminator, self.opt_g, fake, self.precision))
+        if self.ema:
+            self.ema.update()
         self.step += 1
         self.history.append(stats)
         return stats

@@ -1,4 +1,8 @@
-"""Sample digits from a trained generator: python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]"""
+"""Sample digits from a trained generator: python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]
+
+--run uses the run's generator.pdparams (its last step); --checkpoint <run>/generator_best.pdparams
+takes the step with the lowest in-training FID instead.
+"""
 
 from pathlib import Path
 
