@@ -1,8 +1,9 @@
 """Full training checkpoints: named by step, rotated, validated on load.
 
 A checkpoint (``<run>/checkpoints/step_00001234.pdckpt``) holds everything
-needed to continue exactly: both nets, both optimisers, the step and epoch
-counters, the config, the RNG states and the loss history. It is written
+needed to continue exactly: both nets, both optimisers, the weight average of G
+(when on), the step and epoch counters, the config, the RNG states and the loss
+history. It is written
 atomically (``files.write_atomically``). The small generator-only file for
 sampling is ``generator_file.py``'s business.
 """

@@ -26,6 +26,7 @@ EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
 AMP_MODES = ("off", "float16", "bfloat16")
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
+SAMPLE_BN_POLICIES = ("running", "recomputed")  # sample_bn.py
 MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
 MAX_SAMPLES = 100_000  # most digits one sample() call draws: they are held in memory (1.6 GB as float32 at 64x64)
 
@@ -36,6 +37,7 @@ class ModelConfig:
     nz: int = 100  # length of the noise vector z fed to the generator
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
+    sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sample_bn.py)
 
 
 @dataclass
@@ -62,6 +64,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
     keep_checkpoints: int = 3  # newest full checkpoints kept in <run>/checkpoints; older ones are deleted
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
+    ema_decay: float = 0.0  # sample from an exponential moving average of G's weights with this decay (warmed up); 0 = off
+    real_label: float = 1.0  # D's target for real images; < 1 is one-sided label smoothing (0.9 is the usual choice)
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
 
@@ -222,6 +226,9 @@ def validate(cfg: Config) -> None:
     _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (every epoch) or steps >= 1")
     _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", t.keep_checkpoints, "an integer >= 1")
     _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
+    _check(m.sample_bn in SAMPLE_BN_POLICIES, "model.sample_bn", m.sample_bn, " | ".join(SAMPLE_BN_POLICIES))
+    _check(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "0 (off) or 0 < decay < 1, e.g. 0.995")
+    _check(0.5 < t.real_label <= 1, "train.real_label", t.real_label, "0.5 < label <= 1 (1 = no smoothing)")
     _check(t.amp in AMP_MODES, "train.amp", t.amp, " | ".join(AMP_MODES))
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
     _check(cfg.eval.num_samples >= MIN_EVAL_SAMPLES, "eval.num_samples", cfg.eval.num_samples,
@@ -236,6 +243,7 @@ def validate(cfg: Config) -> None:
 RESUME_KEYS = (
     "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf",
     "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "train.batch_size",
+    "train.ema_decay", "train.real_label",
 )
 
 

@@ -14,6 +14,7 @@ from .checkpoint import CHECKPOINT_FORMAT, find_checkpoint
 from .errors import UserError
 from .files import load_tagged, load_weights, save_tagged
 from .models import Generator
+from .sample_bn import for_sampling
 
 GENERATOR_FORMAT = "paddle-dcgan-generator"
 
@@ -58,6 +59,10 @@ def _resolve(path: str | Path) -> Path:
 def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     """A generator in eval mode, and its :class:`GeneratorInfo`.
 
+    A generator file holds the net as the run sampled it. From a full checkpoint
+    the same net is rebuilt: the EMA weights when the run kept an average, with the
+    run's ``model.sample_bn`` policy applied.
+
     Args:
         path: a run folder (its generator.pdparams, else its newest checkpoint),
             a ``generator.pdparams`` or a ``.pdckpt`` file.
@@ -69,8 +74,12 @@ def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     """
     file = _resolve(path)
     obj = load_tagged(file, (GENERATOR_FORMAT, CHECKPOINT_FORMAT))
-    model = obj["model"] if obj["format"] == GENERATOR_FORMAT else obj["config"]["model"]
+    from_checkpoint = obj["format"] == CHECKPOINT_FORMAT
+    model = obj["config"]["model"] if from_checkpoint else obj["model"]
     generator = Generator(model["image_size"], model["nz"], model["ngf"])
-    load_weights(generator, obj["generator"], file)
+    ema = obj.get("ema") if from_checkpoint else None
+    load_weights(generator, ema["weights"] if ema else obj["generator"], file)
+    if from_checkpoint:
+        generator = for_sampling(generator, model.get("sample_bn", "running"), obj["config"]["seed"])
     generator.eval()
     return generator, GeneratorInfo(file, int(obj.get("step", 0)), obj.get("dataset", "auto"), dict(model))

@@ -14,6 +14,7 @@ import paddle
 STREAM_TRAIN_NOISE = 0  # z of training step k (counter = k)
 STREAM_SHUFFLE = 1  # data.Batches: the order of epoch e (counter = e)
 STREAM_FIXED_NOISE = 2  # the per-epoch sample grid (counter = 0)
+STREAM_BATCHNORM = 3  # sample_bn.recompute_batchnorm: its noise batch b (counter = b)
 
 
 def stream(seed: int, stream_id: int, counter: int) -> np.random.Generator:

@@ -44,8 +44,9 @@ def generate(generator: Generator | Engine, z: np.ndarray, batch_size: int = 100
 def sample(generator: Generator | Engine, n: int, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
     """``n`` images [n, C, S, S] float32 in [-1, 1]; the same ``seed`` gives the same images.
 
-    A Generator runs in eval mode (BatchNorm uses its running statistics) and is
-    put back in the mode it was in.
+    A Generator runs in eval mode (BatchNorm uses the statistics it holds: a
+    generator file holds those its run's ``model.sample_bn`` chose; see sample_bn.py)
+    and is put back in the mode it was in.
     """
     _check_count(n)
     return generate(generator, noise_for_seed(seed, n, _as_engine(generator).nz), batch_size)

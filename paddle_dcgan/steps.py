@@ -32,31 +32,32 @@ def frozen(layer: paddle.nn.Layer):
 
 
 @contextlib.contextmanager
-def _quiet_batchnorm():
+def quiet_batchnorm():
     # paddle's BatchNorm2D warns on every training forward that it tracks running statistics: intended here
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="When training, we now always track")
         yield
 
 
-def discriminator_step(generator, discriminator, opt_d, real, z,
-                       precision: Precision = FLOAT32) -> tuple[paddle.Tensor, dict[str, float]]:
-    """D step: push D(x) towards 1 and D(G(z)) towards 0.
+def discriminator_step(generator, discriminator, opt_d, real, z, precision: Precision = FLOAT32,
+                       real_label: float = 1.0) -> tuple[paddle.Tensor, dict[str, float]]:
+    """D step: push D(x) towards ``real_label`` (1, or less for one-sided label smoothing) and D(G(z)) towards 0.
 
     Args:
         real: images [B, C, S, S] in [-1, 1].
         z: noise [B, nz, 1, 1].
         precision: float32, or mixed precision on a GPU.
+        real_label: D's target for real images (``train.real_label``); fakes always aim at 0.
 
     Returns:
         The fake batch G(z), still attached to G's graph for the G step, and
         ``loss_d``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the update.
     """
-    with _quiet_batchnorm(), precision.autocast():
+    with quiet_batchnorm(), precision.autocast():
         fake = generator(z)
         logit_real = discriminator(real)
         logit_fake = discriminator(fake.detach())  # no gradient into G here
-        loss = (F.binary_cross_entropy_with_logits(logit_real, paddle.ones_like(logit_real))
+        loss = (F.binary_cross_entropy_with_logits(logit_real, paddle.full_like(logit_real, real_label))
                 + F.binary_cross_entropy_with_logits(logit_fake, paddle.zeros_like(logit_fake)))
     precision.backward_and_step(opt_d, loss)
     stats = {"loss_d": loss, "d_real": F.sigmoid(logit_real).mean(), "d_fake": F.sigmoid(logit_fake).mean()}
@@ -70,7 +71,7 @@ def generator_step(discriminator, opt_g, fake, precision: Precision = FLOAT32) -
 
     Returns ``loss_g`` and ``d_fake_g`` = mean D(G(z)) after the D step.
     """
-    with frozen(discriminator), _quiet_batchnorm():
+    with frozen(discriminator), quiet_batchnorm():
         with precision.autocast():
             logit = discriminator(fake)
             loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))

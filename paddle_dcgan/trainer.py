@@ -32,6 +32,7 @@ from .config import RESUME_KEYS, Config, get
 from .dashboard import Dashboard
 from .device import select_device
 from .divergence import CollapseWatch, TrainingDiverged, loss_problem, weight_problem
+from .ema import WeightAverage
 from .errors import UserError
 from .files import load_optimizer_state, load_weights, write_text
 from .generator_file import save_generator, saved_step
@@ -41,6 +42,7 @@ from .logs import holding_notices, log_to_file, setup_logging, show_notices
 from .models import build_models
 from .noise import STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise
 from .progress import StepReporter, format_duration
+from .sample_bn import for_sampling
 from .steps import discriminator_step, generator_step
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,13 @@ log = logging.getLogger(__name__)
 
 def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
     """Raise if ``cfg`` differs from the checkpoint ``saved`` in a key that resuming must keep."""
-    now = cfg.to_dict()
+    now, defaults = cfg.to_dict(), Config().to_dict()
     for key in RESUME_KEYS:
-        before, after = get(saved["config"], key), get(now, key)
+        try:
+            before = get(saved["config"], key)
+        except KeyError:  # a checkpoint older than the key was trained with its default
+            before = get(defaults, key)
+        after = get(now, key)
         if before != after:
             raise UserError(f"cannot resume {path}: it was trained with {key}={before!r}, the config says "
                             f"{after!r}; use -o {key}={before!r} or start a new run")
@@ -104,6 +110,8 @@ class Trainer:
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
                                            parameters=self.discriminator.parameters())
+        self.ema = WeightAverage(self.generator, cfg.train.ema_decay) if cfg.train.ema_decay else None
+        self._sampler: tuple[int, paddle.nn.Layer] | None = None  # (step, net) cache of sampling_generator()
         self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
         self.step = 0
         self.epoch_outputs = 0  # the last epoch whose end-of-epoch files are written
@@ -141,6 +149,7 @@ class Trainer:
             "evals": self.history.evals,
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler else None,
+            "ema": self.ema.state_dict() if self.ema else None,
         }
 
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
@@ -156,18 +165,26 @@ class Trainer:
         paddle.set_rng_state(saved["rng"]["paddle"])
         if self.precision.scaler and saved.get("scaler"):
             self.precision.scaler.load_state_dict(saved["scaler"])
+        if self.ema:
+            self.ema.set_state_dict(saved["ema"])  # present: train.ema_decay is a resume key
+
+    def sampling_generator(self) -> paddle.nn.Layer:
+        """The net every sample of this step comes from: the EMA of G (if on) or G, with model.sample_bn applied."""
+        if self._sampler is None or self._sampler[0] != self.step:
+            source = self.ema.average if self.ema else self.generator
+            self._sampler = (self.step, for_sampling(source, self.cfg.model.sample_bn, self.cfg.seed))
+        return self._sampler[1]
+
+    def _save_generator(self, name: str) -> None:
+        save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name)
 
     def save(self) -> Path:
         """A full checkpoint of this step, then ``generator.pdparams`` for sampling."""
         self._stop_if_diverged(weight_problem(generator=self.generator, discriminator=self.discriminator))
         path = ckpt.save_checkpoint(self.run_dir, self._state(), self.cfg.train.keep_checkpoints)
-        self._save_generator()
+        self._save_generator("generator.pdparams")
         log.info("saved %s", path)
         return path
-
-    def _save_generator(self) -> None:
-        save_generator(self.generator, vars(self.cfg.model), self.dataset, self.step,
-                       self.run_dir / "generator.pdparams")
 
     def _stop_if_diverged(self, problem: str | None) -> None:
         if problem:
@@ -178,20 +195,27 @@ class Trainer:
 
     # ------------------------------------------------------------ per epoch
     def evaluate(self, epoch: int) -> None:
+        """Score the sampling generator; a new lowest FID also writes ``generator_best.pdparams``."""
         from .evaluation import METRIC_KEYS
 
-        result = self.scorer.score_generator(self.generator, seed=self.cfg.seed)
+        best_before = min((e["fid"] for e in self.history.evals), default=float("inf"))
+        result = self.scorer.score_generator(self.sampling_generator(), seed=self.cfg.seed)
         self.history.evals.append({"step": self.step, "epoch": epoch, **{k: result[k] for k in METRIC_KEYS}})
         floor = self.scorer.floor()
         log.info("eval epoch %d | FID %.2f (real %.2f) | MNIST score %.2f | classes %d | precision %.3f recall %.3f",
                  epoch, result["fid"], floor["fid"], result["mnist_score"], result["classes_covered"],
                  result["precision"], result["recall"])
+        if result["fid"] < best_before:
+            self._save_generator("generator_best.pdparams")
+            log.info("lowest FID so far: generator_best.pdparams is now step %d", self.step)
 
     @paddle.no_grad()
     def _fixed_grid(self) -> np.ndarray:
-        self.generator.eval()
-        images = self.generator(self.fixed_z).numpy()
-        self.generator.train()
+        net = self.sampling_generator()
+        was_training = net.training
+        net.eval()
+        images = net(self.fixed_z).numpy()
+        net.train(was_training)
         return visualize.to_uint8(images)
 
     def end_of_epoch(self, epoch: int) -> None:
@@ -221,8 +245,11 @@ class Trainer:
     def train_step(self, real: paddle.Tensor) -> dict[str, float]:
         """One D step and one G step on the batch ``real``; returns the step's statistics."""
         z = noise(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
-        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, self.precision)
+        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, self.precision,
+                                         self.cfg.train.real_label)
         stats.update(generator_step(self.discriminator, self.opt_g, fake, self.precision))
+        if self.ema:
+            self.ema.update()
         self.step += 1
         self.history.append(stats)
         self._stop_if_diverged(loss_problem(stats))
@@ -269,7 +296,7 @@ class Trainer:
             self.save()
         elif self.resumed_from and (saved_step(self.run_dir / "generator.pdparams") or 0) < self.step:
             log.info("writing generator.pdparams of step %d: the run stopped before writing it", self.step)
-            self._save_generator()
+            self._save_generator("generator.pdparams")
 
     def fit(self) -> Path:
         """Train to ``train.epochs``; returns the run folder. Ctrl-C saves, then raises TrainingStopped."""

@@ -50,6 +50,11 @@ def test_a_runs_config_yaml_loads_back(tmp_path):
     (["data.name=cifar"], "mnist_subset"),
     (["eval.reference=mnist"], "auto | mnist_yardstick | held_out"),
     (["data.name=fashion_mnist", "eval.reference=mnist_yardstick"], "auto or held_out when data.name=fashion_mnist"),
+    (["train.ema_decay=1"], "'train.ema_decay' = 1.0 is out of range"),
+    (["train.ema_decay=-0.5"], "0 (off) or 0 < decay < 1"),
+    (["train.real_label=0.5"], "0.5 < label <= 1"),
+    (["train.real_label=1.1"], "'train.real_label' = 1.1 is out of range"),
+    (["model.sample_bn=batch"], "running | recomputed"),
     (["device=tpu"], "auto, cpu, gpu or gpu:N"),
     (["run_name=a/b"], "run_name"),
     (["train=3"], "is a section"),
@@ -100,6 +105,13 @@ def test_cli_accepts_both_override_forms(tmp_path):
     result = run_tool("train.py", "-c", str(ROOT / "configs/dcgan.yaml"), "-o", "train.epochs=2", "model.ngf=0",
                       "-o", "seed=3", cwd=tmp_path, check=False)
     assert_one_line_error(result, "model.ngf")  # the second item of the first -o was read
+
+
+def test_plain_config_is_the_tutorial_recipe():
+    plain = load_config(str(ROOT / "configs" / "dcgan_plain.yaml"))
+    assert (plain.optim.lr_g, plain.optim.lr_d, plain.optim.beta1) == (2e-4, 2e-4, 0.5)
+    assert (plain.train.ema_decay, plain.train.real_label, plain.model.sample_bn) == (0.0, 1.0, "running")
+    assert (plain.model.ngf, plain.model.ndf, plain.train.batch_size) == (64, 64, 64)
 
 
 def test_defaults_match_the_shipped_config():

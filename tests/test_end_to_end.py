@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+from paddle_dcgan.generator_file import load_generator
 
 from conftest import ROOT, TINY, assert_one_line_error, run_tool
 
@@ -78,6 +79,42 @@ def test_resume_continues_exactly(straight_run, tiny_data, tmp_path):
     _train(tmp_path, tiny_data, "-o", "train.epochs=1", "run_name=tiny")
     assert (tmp_path / "output" / "tiny-2" / "checkpoints/step_00000010.pdckpt").exists()
     assert len(list_checkpoints(run)) == 3
+
+
+RECIPE = ["train.ema_decay=0.9", "model.sample_bn=recomputed", "train.real_label=0.9"]
+
+
+def _weights(net):
+    return {k: v.numpy() for k, v in net.state_dict().items()}
+
+
+def test_resume_with_ema_continues_exactly(straight_run, tiny_data, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    _train(tmp_path / "a", tiny_data, "-o", "train.epochs=2", "run_name=tiny", *RECIPE)
+    straight = tmp_path / "a" / "output" / "tiny"
+    _train(tmp_path / "b", tiny_data, "-o", "train.epochs=1", "run_name=tiny", "train.checkpoint_every=5", *RECIPE)
+    run = tmp_path / "b" / "output" / "tiny"
+    (run / "checkpoints/step_00000010.pdckpt").unlink()
+    _train(tmp_path / "b", tiny_data, "-o", "train.epochs=2", "run_name=tiny", "train.checkpoint_every=5", *RECIPE,
+           "--resume", "latest")
+    assert _history(run) == _history(straight)
+    assert _history(run)["loss_d"] != _history(straight_run)["loss_d"]  # label smoothing changed D's loss
+    ema, ema_straight = load_checkpoint(list_checkpoints(run)[-1])["ema"], load_checkpoint(
+        list_checkpoints(straight)[-1])["ema"]
+    assert ema["updates"] == ema_straight["updates"] == 20
+    for key, value in ema_straight["weights"].items():
+        np.testing.assert_array_equal(np.asarray(ema["weights"][key]), np.asarray(value))
+    # generator.pdparams is the average with recomputed statistics: what loading the checkpoint rebuilds
+    from_file, from_checkpoint = _weights(load_generator(run)[0]), _weights(load_generator(list_checkpoints(run)[-1])[0])
+    for key, value in from_file.items():
+        np.testing.assert_array_equal(from_checkpoint[key], value)
+    trained = load_checkpoint(list_checkpoints(run)[-1])["generator"]
+    assert not np.array_equal(from_file["blocks.0.0.weight"], np.asarray(trained["blocks.0.0.weight"]))
+    assert not np.array_equal(from_file["blocks.0.1._mean"], np.asarray(ema["weights"]["blocks.0.1._mean"]))
+    refused = _train(tmp_path / "b", tiny_data, "-o", "train.epochs=3", "run_name=tiny", "train.ema_decay=0.5",
+                     "--resume", "latest", check=False)
+    assert_one_line_error(refused, "train.ema_decay=0.9")
 
 
 def test_resume_errors(straight_run, tiny_data, tmp_path):

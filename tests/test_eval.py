@@ -11,6 +11,7 @@ from paddle_dcgan.classifier import default_classifier_path, load_classifier, tr
 from paddle_dcgan.data import SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_split
 from paddle_dcgan.errors import UserError
 from paddle_dcgan.evaluation import YARDSTICK, RealSets, Reference, Scorer, choose_reference, to_classifier_input
+from paddle_dcgan.generator_file import load_generator
 
 from conftest import ROOT, TINY, assert_one_line_error, make_idx_dataset, run_tool
 
@@ -202,6 +203,10 @@ def test_in_training_evaluation(tiny_eval, tmp_path):
     assert rows[0].startswith("step,epoch,fid,mnist_score") and len(rows) == 3
     assert result.stderr.count("eval epoch") == 2 and "FID" in result.stderr
     assert "against mnist with lenet-mnist-" in result.stderr
+    # the lowest in-training FID is kept beside the last generator
+    fids = [(float(row.split(",")[2]), int(row.split(",")[0])) for row in rows[1:]]
+    best = load_generator(tmp_path / "output/e/generator_best.pdparams")[1]
+    assert best.step == min(fids)[1] and load_generator(tmp_path / "output/e")[1].step == 40
     # a missing classifier is caught before anything is written
     missing = run_tool("train.py", *common, f"eval.classifier={tmp_path / 'none.pdclf'}", "run_name=m", cwd=tmp_path,
                        check=False)

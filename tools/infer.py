@@ -4,6 +4,9 @@ python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]          # <run>/i
 python tools/infer.py --interpolate 3 7 --steps 10                      # strip PNG + GIF from seed 3 to seed 7
 python tools/infer.py --engine inference [--export output/dcgan/export]  # the exported program, no training code
 python tools/infer.py --engine onnx --z noise.npy --npy                  # ONNX Runtime on a saved noise batch
+
+--run uses the run's generator.pdparams (its last step); --checkpoint <run>/generator_best.pdparams
+takes the step with the lowest in-training FID instead.
 """
 
 from pathlib import Path

@@ -1,0 +1,104 @@
+"""The recipe levers on tiny nets: weight averaging, BatchNorm statistics for sampling, label smoothing."""
+
+import copy
+
+import numpy as np
+import paddle
+import pytest
+
+from paddle_dcgan.ema import WeightAverage, warmed_up_decay
+from paddle_dcgan.models import Discriminator, Generator, build_models
+from paddle_dcgan.noise import STREAM_BATCHNORM, noise
+from paddle_dcgan.sample_bn import for_sampling, recompute_batchnorm
+from paddle_dcgan.steps import discriminator_step
+
+
+def _tiny_generator(seed=0):
+    paddle.seed(seed)
+    generator, _ = build_models(28, nz=8, ngf=4, ndf=4)
+    return generator
+
+
+def _numpy_state(net):
+    return {k: v.numpy().copy() for k, v in net.state_dict().items()}
+
+
+def test_warmed_up_decay():
+    assert warmed_up_decay(0.999, 0) == pytest.approx(0.1)  # the first update nearly copies the net
+    assert warmed_up_decay(0.999, 90) == pytest.approx(0.91)
+    assert warmed_up_decay(0.99, 10_000) == 0.99
+
+
+def test_weight_average_trails_the_net():
+    generator = _tiny_generator()
+    average = WeightAverage(generator, 0.9)
+    start = _numpy_state(generator)
+    with paddle.no_grad():
+        for p in generator.parameters():
+            p.set_value(p + 1.0)
+    average.update()  # decay 0.1 at the first update: 90 % of the way to the new weights
+    moved = _numpy_state(average.average)
+    for key, value in start.items():
+        trained = generator.state_dict()[key].numpy()
+        np.testing.assert_allclose(moved[key], 0.1 * value + 0.9 * trained, rtol=1e-6, atol=1e-6)
+    assert average.updates == 1 and average.average is not generator
+
+
+def test_weight_average_state_round_trip():
+    generator = _tiny_generator()
+    average = WeightAverage(generator, 0.99)
+    with paddle.no_grad():
+        generator.parameters()[0].set_value(generator.parameters()[0] * 3)
+    average.update()
+    restored = WeightAverage(_tiny_generator(seed=5), 0.99)
+    restored.set_state_dict(copy.deepcopy(average.state_dict()))
+    assert restored.updates == 1
+    for key, value in _numpy_state(average.average).items():
+        np.testing.assert_array_equal(restored.average.state_dict()[key].numpy(), value)
+
+
+def test_recomputed_statistics_are_those_of_the_first_layer_input():
+    generator = _tiny_generator()
+    recompute_batchnorm(generator, seed=3, batches=2, batch_size=32)
+    # the first BatchNorm sees G's projection of z, which needs no normalisation upstream
+    projection, norm = generator.blocks[0][0], generator.blocks[0][1]
+    with paddle.no_grad():
+        x = paddle.concat([projection(noise(3, STREAM_BATCHNORM, b, 32, 8)) for b in range(2)]).numpy()
+    np.testing.assert_allclose(norm._mean.numpy(), x.mean(axis=(0, 2, 3)), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(norm._variance.numpy(), x.var(axis=(0, 2, 3)), rtol=1e-3, atol=1e-6)
+    assert generator.training  # the mode it was in
+
+
+def test_for_sampling_policies():
+    generator = _tiny_generator()
+    before = _numpy_state(generator)
+    assert for_sampling(generator, "running", 0) is generator
+    prepared = for_sampling(generator, "recomputed", 0)
+    assert prepared is not generator and not prepared.training
+    for key, value in _numpy_state(generator).items():
+        np.testing.assert_array_equal(value, before[key])  # the trained net is untouched
+    after = _numpy_state(prepared)
+    assert not np.allclose(after["blocks.0.1._mean"], before["blocks.0.1._mean"])  # fresh statistics
+    np.testing.assert_array_equal(after["blocks.0.0.weight"], before["blocks.0.0.weight"])
+    again = _numpy_state(for_sampling(generator, "recomputed", 0))
+    for key, value in after.items():
+        np.testing.assert_array_equal(again[key], value)  # a pure function of the weights and the seed
+    with pytest.raises(ValueError):
+        for_sampling(generator, "batch", 0)
+
+
+def test_real_label_smooths_the_real_target():
+    paddle.seed(0)
+    generator, discriminator = Generator(28, 8, 4), Discriminator(28, 4)
+    real = paddle.zeros([4, 1, 28, 28])
+    z = noise(0, 0, 0, 4, 8)
+    losses = {}
+    for label in (1.0, 0.9):
+        d = copy.deepcopy(discriminator)
+        opt = paddle.optimizer.Adam(1e-4, parameters=d.parameters())
+        _, stats = discriminator_step(generator, d, opt, real, z, real_label=label)
+        losses[label] = stats["loss_d"]
+    # with logit l for the reals, the target 0.9 adds 0.1 * l to the BCE of each real image
+    with paddle.no_grad():
+        logit = discriminator(real).numpy()
+    assert losses[0.9] - losses[1.0] == pytest.approx(0.1 * logit.mean(), rel=1e-3, abs=1e-5)
