@@ -124,23 +124,33 @@ def train_group(names: list[str], args: argparse.Namespace, scorers: dict) -> li
             done = trainer.step >= args.steps if args.steps else time.perf_counter() >= deadline
             if done or trainer.step in score_at:
                 scoring_began = time.perf_counter()
-                seconds = scoring_began - started
-                base = statistics.median(windows) - sum(ema_seconds.values()) * TIMING_WINDOW / trainer.step \
-                    if windows else None
-                for name in names:
-                    own_ema = ema_seconds.get(RECIPES[name].get("train.ema_decay", 0.0), 0.0)
-                    scorer = scorers["final" if done else "early"]
-                    result = score(name, trainer, ema_of[name], scorer, args)
-                    rows.append({"recipe": name, "steps": trainer.step, "seconds": seconds, "samples": scorer.n,
-                                 "per_50": None if base is None else base + own_ema * TIMING_WINDOW / trainer.step,
-                                 **{k: result[k] for k in ("fid", "mnist_score", "precision", "recall")}})
-                    print(f"  {name} at step {trainer.step}: FID {result['fid']:.1f}", flush=True)
+                timing = {"seconds": scoring_began - started, "windows": windows, "ema_seconds": ema_seconds}
+                rows += score_group(names, trainer, ema_of, timing, scorers["final" if done else "early"], args)
                 paused = time.perf_counter() - scoring_began  # scoring is not training time
                 started += paused
                 deadline = deadline + paused if deadline else None
             if done:
                 break
         epoch += 1
+    return rows
+
+
+def score_group(names: list[str], trainer, ema_of: dict, timing: dict, scorer, args) -> list[dict]:
+    """A row per recipe of the group at the trainer's current step.
+
+    ``timing``: training seconds so far, the 50-step window times (every average's update included)
+    and each average's total update time; a recipe's s/50 steps counts its own average only.
+    """
+    steps, windows, ema_seconds = trainer.step, timing["windows"], timing["ema_seconds"]
+    base = statistics.median(windows) - sum(ema_seconds.values()) * TIMING_WINDOW / steps if windows else None
+    rows = []
+    for name in names:
+        own_ema = ema_seconds.get(RECIPES[name].get("train.ema_decay", 0.0), 0.0)
+        result = score(name, trainer, ema_of[name], scorer, args)
+        rows.append({"recipe": name, "steps": steps, "seconds": timing["seconds"], "samples": scorer.n,
+                     "per_50": None if base is None else base + own_ema * TIMING_WINDOW / steps,
+                     **{k: result[k] for k in ("fid", "mnist_score", "precision", "recall")}})
+        print(f"  {name} at step {steps}: FID {result['fid']:.1f}", flush=True)
     return rows
 
 
