@@ -25,11 +25,11 @@ class GeneratorInfo:
     source: Path  # the file its weights were read from
     step: int  # training step at which they were saved
     dataset: str  # the dataset it was trained on (mnist, mnist_subset, ...)
-    model: dict  # the model section of its config (image_size, nz, ngf, ndf)
+    model: dict  # the model section of its config (image_size, nz, ngf, ndf and, since conditional models, num_classes)
 
 
 def save_generator(generator: Generator, model: dict, dataset: str, step: int, path: Path) -> None:
-    """Write the generator's weights plus its model config, dataset and step, atomically."""
+    """Write the generator's weights plus its model config (``num_classes`` included), dataset and step, atomically."""
     save_tagged({"model": dict(model), "dataset": dataset, "step": step, "generator": generator.state_dict()},
                 GENERATOR_FORMAT, path)
 
@@ -60,7 +60,8 @@ def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     file = _resolve(path)
     obj = load_tagged(file, (GENERATOR_FORMAT, CHECKPOINT_FORMAT))
     model = obj["model"] if obj["format"] == GENERATOR_FORMAT else obj["config"]["model"]
-    generator = Generator(model["image_size"], model["nz"], model["ngf"])
+    # files written before conditional models existed lack num_classes: they are unconditional
+    generator = Generator(model["image_size"], model["nz"], model["ngf"], num_classes=model.get("num_classes", 0))
     load_weights(generator, obj["generator"], file)
     generator.eval()
     return generator, GeneratorInfo(file, int(obj.get("step", 0)), obj.get("dataset", "auto"), dict(model))

@@ -11,6 +11,11 @@ image_size    base    n    generator channels, z -> image
 64            4       4    nz -> 8ngf@4 -> 4ngf@8 -> 2ngf@16 -> ngf@32 -> 1@64
 ============  ======  ===  ============================================
 
+With ``num_classes`` > 0 both nets are told the digit (a conditional DCGAN):
+the generator reads the label's one-hot code appended to z, and the
+discriminator adds a projection term (Miyato & Koyama, 2018) to its logit. With
+``num_classes`` = 0 they are the plain DCGAN nets, parameter for parameter.
+
 The layers whose kernel covers a whole 1x1 or base x base map (G's projection
 of z, D's read-out) are computed as one matrix product each
 (:class:`WholeMapConvTranspose2D`, :class:`WholeMapConv2D`): stock-layer
@@ -20,6 +25,7 @@ subclasses with the same parameters and results, several times faster on CPU.
 from __future__ import annotations
 
 import paddle
+import paddle.nn.functional as F
 from paddle import nn
 
 from .config import IMAGE_SIZES
@@ -96,22 +102,23 @@ def _down(in_ch: int, out_ch: int, batch_norm: bool) -> nn.Sequential:
 
 
 class Generator(nn.Layer):
-    """Maps noise ``z`` [N, nz, 1, 1] to images [N, channels, S, S] in [-1, 1].
+    """Maps noise ``z`` [N, nz, 1, 1] (and, if conditional, labels) to images [N, channels, S, S] in [-1, 1].
 
     Args:
         image_size: S, one of 28, 32, 64.
         nz: length of z.
         ngf: channels of the last hidden block; each block towards z doubles it.
         channels: image channels (1 for digits).
+        num_classes: 0 for the plain DCGAN; C > 0 makes it conditional on a class in 0..C-1.
     """
 
-    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1):
+    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1, num_classes: int = 0):
         super().__init__()
         base, n = layout(image_size)
-        self.nz = nz
+        self.nz, self.num_classes = nz, num_classes
         width = ngf * 2 ** (n - 1)
-        # [N, nz, 1, 1] -> [N, ngf*2^(n-1), base, base]: a full-size kernel projects z
-        blocks = [_up(nz, width, base, 1, 0)]
+        # [N, nz (+ C), 1, 1] -> [N, ngf*2^(n-1), base, base]: a full-size kernel projects z (and the one-hot label)
+        blocks = [_up(nz + num_classes, width, base, 1, 0)]
         for _ in range(n - 1):
             # [N, w, s, s] -> [N, w/2, 2s, 2s]
             blocks.append(_up(width, width // 2, 4, 2, 1))
@@ -120,26 +127,52 @@ class Generator(nn.Layer):
         blocks.append(nn.Sequential(nn.Conv2DTranspose(ngf, channels, 4, 2, 1, bias_attr=False), nn.Tanh()))
         self.blocks = nn.Sequential(*blocks)
 
-    def forward(self, z: paddle.Tensor) -> paddle.Tensor:
+    def forward(self, z: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
+        """
+        Args:
+            z: [N, nz, 1, 1] float32.
+            labels: None for an unconditional generator. A conditional one takes class ids
+                int64 [N], or class weights float32 [N, C]: a one-hot row is the same as its
+                id, a mix of two rows lies between two digits (latent walks across digits).
+        """
+        if self.num_classes:
+            z = paddle.concat([z, self._label_code(labels)], axis=1)  # [N, nz + C, 1, 1]
+        elif labels is not None:
+            raise ValueError("this generator is unconditional (num_classes=0); call it without labels")
         return self.blocks(z)
+
+    def _label_code(self, labels: paddle.Tensor | None) -> paddle.Tensor:
+        """Class ids [N] or weights [N, C] -> [N, C, 1, 1] float32."""
+        if labels is None:
+            raise ValueError(f"this generator is conditional ({self.num_classes} classes); pass labels [N]")
+        code = F.one_hot(labels, self.num_classes) if paddle.is_integer(labels) else labels
+        return code.astype(paddle.float32).reshape([-1, self.num_classes, 1, 1])
 
 
 class Discriminator(nn.Layer):
-    """Maps images [N, channels, S, S] to one real-vs-fake logit each, shape [N].
+    """Maps images [N, channels, S, S] (and, if conditional, their labels) to one real-vs-fake logit each, [N].
 
     Strided convolutions only (no pooling, no fully connected layer), BatchNorm
     after every block but the first, LeakyReLU(0.2), and no Sigmoid: the loss is
     BCE-with-logits, which is numerically safer.
 
+    A conditional discriminator is a projection discriminator (Miyato & Koyama,
+    "cGANs with Projection Discriminator", 2018): the logit gains the dot product
+    of the last feature map with a learned embedding of the label, so each class
+    adds its own read-out kernel to the shared one. D then judges "is this a real
+    image of *this* digit", which is what teaches G to obey the label.
+
     Args:
         image_size: S, one of 28, 32, 64.
         ndf: channels of the first block; each block towards the logit doubles it.
         channels: image channels (1 for digits).
+        num_classes: 0 for the plain DCGAN; C > 0 makes it judge (image, class) pairs.
     """
 
-    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1):
+    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1, num_classes: int = 0):
         super().__init__()
         base, n = layout(image_size)
+        self.num_classes = num_classes
         # [N, channels, S, S] -> [N, ndf, S/2, S/2]; no BatchNorm on the input block (DCGAN)
         blocks = [_down(channels, ndf, batch_norm=False)]
         width = ndf
@@ -150,13 +183,33 @@ class Discriminator(nn.Layer):
         # [N, ndf*2^(n-1), base, base] -> [N, 1, 1, 1]: a full-size kernel gives one logit
         blocks.append(WholeMapConv2D(width, 1, base, 1, 0, bias_attr=False))
         self.blocks = nn.Sequential(*blocks)
+        if num_classes:
+            # label [N] -> [N, ndf*2^(n-1) * base * base]: one more read-out kernel per class
+            self.class_embedding = nn.Embedding(num_classes, width * base * base)
 
-    def forward(self, images: paddle.Tensor) -> paddle.Tensor:
-        return self.blocks(images).flatten()
+    def forward(self, images: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
+        """
+        Args:
+            images: [N, channels, S, S] in [-1, 1].
+            labels: None for an unconditional discriminator; class ids int64 [N] for a conditional one.
+        """
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("this discriminator is unconditional (num_classes=0); call it without labels")
+            return self.blocks(images).flatten()
+        if labels is None:
+            raise ValueError(f"this discriminator is conditional ({self.num_classes} classes); pass labels [N]")
+        *body, read_out = self.blocks
+        features = images
+        for block in body:
+            features = block(features)  # ends as [N, ndf*2^(n-1), base, base]
+        logit = read_out(features).flatten()  # [N]: the class-blind term
+        projection = (self.class_embedding(labels) * features.flatten(1)).sum(axis=1)  # [N]
+        return logit + projection
 
 
 def init_dcgan_weights(net: nn.Layer) -> None:
-    """DCGAN initialisation: conv weights ~ N(0, 0.02), BN scale ~ N(1, 0.02), BN shift 0."""
+    """DCGAN initialisation: conv weights (and class embeddings) ~ N(0, 0.02), BN scale ~ N(1, 0.02), BN shift 0."""
     conv_init = nn.initializer.Normal(0.0, 0.02)
     scale_init = nn.initializer.Normal(1.0, 0.02)
     zero = nn.initializer.Constant(0.0)
@@ -168,12 +221,15 @@ def init_dcgan_weights(net: nn.Layer) -> None:
         elif isinstance(layer, nn.BatchNorm2D):
             scale_init(layer.weight)
             zero(layer.bias)
+        elif isinstance(layer, nn.Embedding):  # the projection's kernels, on the scale of the shared read-out's
+            conv_init(layer.weight)
 
 
-def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1) -> tuple[Generator, Discriminator]:
+def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1,
+                 num_classes: int = 0) -> tuple[Generator, Discriminator]:
     """A freshly initialised (G, D) pair; seed paddle first for repeatable weights."""
-    generator = Generator(image_size, nz, ngf, channels)
-    discriminator = Discriminator(image_size, ndf, channels)
+    generator = Generator(image_size, nz, ngf, channels, num_classes)
+    discriminator = Discriminator(image_size, ndf, channels, num_classes)
     init_dcgan_weights(generator)
     init_dcgan_weights(discriminator)
     return generator, discriminator

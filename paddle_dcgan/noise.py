@@ -1,9 +1,10 @@
 """Random streams of a run, each a pure function of ``(seed, stream, counter)``.
 
-Training noise, the epoch order of the data and the fixed-noise grid each draw
-from their own numpy generator keyed by the run's seed, a stream id and a
-counter (step or epoch). The noise of training step ``k`` is therefore the same
-whether a run was interrupted or not, on any device, with no RNG state to carry.
+Training noise, the labels of the fakes (conditional models), the epoch order
+of the data and the fixed-noise grid each draw from their own numpy generator
+keyed by the run's seed, a stream id and a counter (step or epoch). The noise
+of training step ``k`` is therefore the same whether a run was interrupted or
+not, on any device, with no RNG state to carry.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import paddle
 STREAM_TRAIN_NOISE = 0  # z of training step k (counter = k)
 STREAM_SHUFFLE = 1  # data.Batches: the order of epoch e (counter = e)
 STREAM_FIXED_NOISE = 2  # the per-epoch sample grid (counter = 0)
+STREAM_FAKE_LABELS = 3  # conditional models: the labels G is asked for at training step k (counter = k)
 
 
 def stream(seed: int, stream_id: int, counter: int) -> np.random.Generator:
@@ -23,3 +25,8 @@ def stream(seed: int, stream_id: int, counter: int) -> np.random.Generator:
 def noise(seed: int, stream_id: int, counter: int, n: int, nz: int) -> paddle.Tensor:
     """Standard normal z [n, nz, 1, 1], a pure function of its arguments."""
     return paddle.to_tensor(stream(seed, stream_id, counter).standard_normal((n, nz, 1, 1), dtype=np.float32))
+
+
+def random_labels(seed: int, stream_id: int, counter: int, n: int, num_classes: int) -> paddle.Tensor:
+    """Class ids int64 [n], uniform over ``0..num_classes-1``, a pure function of its arguments."""
+    return paddle.to_tensor(stream(seed, stream_id, counter).integers(0, num_classes, n, dtype=np.int64))

@@ -4,6 +4,11 @@ python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]          # <run>/i
 python tools/infer.py --interpolate 3 7 --steps 10                      # strip PNG + GIF from seed 3 to seed 7
 python tools/infer.py --engine inference [--export output/dcgan/export]  # the exported program, no training code
 python tools/infer.py --engine onnx --z noise.npy --npy                  # ONNX Runtime on a saved noise batch
+
+Conditional models (model.num_classes=10, configs/cdcgan.yaml):
+python tools/infer.py --run output/cdcgan --digit 7 -n 64                # 64 sevens: grid_seed0_digit7.png
+python tools/infer.py --run output/cdcgan --digit-grid                   # row d = digit d: digit_grid_seed0.png
+python tools/infer.py --run output/cdcgan --interpolate 3 7 --digits 1 4  # a walk from a 1 to a 4
 """
 
 from pathlib import Path
@@ -27,6 +32,13 @@ def main() -> None:
     what.add_argument("--interpolate", type=int, nargs=2, metavar=("SEED_A", "SEED_B"),
                       help="write a latent walk (slerp) from seed A's digit to seed B's as a PNG strip and a GIF")
     parser.add_argument("--steps", type=int, default=10, help="images in the --interpolate walk")
+    parser.add_argument("--digit", type=int, help="conditional models: draw only this digit (0-9); without it "
+                                                  "the digits are drawn at random from the seed")
+    parser.add_argument("--digit-grid", action="store_true", help="conditional models: a 10 x 10 grid, row d "
+                                                                  "digit d, each column one noise vector from --seed")
+    parser.add_argument("--digits", type=int, nargs=2, metavar=("A", "B"),
+                        help="conditional models, with --interpolate: walk from digit A to digit B "
+                             "(default: the digits the two seeds draw)")
     parser.add_argument("--out", help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
     parser.add_argument("--npy", action="store_true", help="also write samples_<seed or noise file>.npy "
@@ -34,6 +46,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.num < 1:
         raise UserError(f"--num must be >= 1, got {args.num}")
+    if args.digit_grid and (args.z or args.interpolate or args.digit is not None):
+        raise UserError("--digit-grid draws every digit from --seed's noise; drop --z, --interpolate and --digit")
+    if args.digit is not None and args.interpolate:
+        raise UserError("--interpolate takes the digits of its two ends as --digits A B, not --digit")
+    if args.digits and not args.interpolate:
+        raise UserError("--digits A B goes with --interpolate; to draw one digit use --digit D")
     paddle_dcgan.tune_cpu()  # thread and MKL settings; must come before paddle is imported
 
     from paddle_dcgan import sampling
@@ -42,11 +60,15 @@ def main() -> None:
     engine = open_engine(args.engine, cli.generator_source(args), args.export, args.device)
     out = Path(args.out) if args.out else output_folder(engine)
     if args.interpolate:
-        written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps)
+        written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps, digits=args.digits)
+        what = f"{args.steps}-step walk"
+    elif args.digit_grid:
+        written = sampling.write_digit_grid(engine, out, args.seed)
+        what = "digit grid"
     else:
-        written = sampling.write_samples(engine, out, args.num, args.seed, args.z, args.individual, args.npy)
-    what = f"{args.steps}-step walk" if args.interpolate else f"the noise in {args.z}" if args.z else \
-        f"{args.num} digits"
+        written = sampling.write_samples(engine, out, args.num, args.seed, args.z, args.individual, args.npy,
+                                         args.digit)
+        what = f"the noise in {args.z}" if args.z else f"{args.num} digits"
     print(f"{what} from {engine.source} (step {engine.step}, {engine.description}) -> " + ", ".join(map(str, written)))
 
 if __name__ == "__main__":
