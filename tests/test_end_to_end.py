@@ -82,7 +82,7 @@ def test_resume_continues_exactly(straight_run, tiny_data, tmp_path):
 
 
 def test_conditional_resume_continues_exactly(tiny_cond_run, tiny_data, tmp_path):
-    """As above for configs/cdcgan.yaml: real labels, fake labels from their own stream, the projection D."""
+    """As above for configs/cdcgan.yaml: real labels, fake labels from their own stream, label planes in D."""
     def train(*extra):
         return run_tool("train.py", "-c", str(ROOT / "configs/cdcgan.yaml"), "-o", *TINY, f"data.dir={tiny_data}",
                         "train.checkpoint_every=5", *extra, cwd=tmp_path)

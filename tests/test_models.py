@@ -128,13 +128,11 @@ def test_unconditional_nets_keep_their_parameters():
         d(paddle.randn([2, 1, 28, 28]), paddle.to_tensor([1, 2]))
 
 
-def test_conditional_nets_add_the_label_input_and_the_projection():
+def test_conditional_nets_read_the_label_in_their_first_layer():
     g, d = build_models(28, 16, 8, 8, num_classes=10)
-    expected_g = [(k, [26, 16, 7, 7] if k == "blocks.0.0.weight" else shape) for k, shape in UNCONDITIONAL_G_KEYS]
-    assert _keys(g) == expected_g  # z and the one-hot label enter the first layer together
-    assert _keys(d) == UNCONDITIONAL_D_KEYS + [("class_embedding.weight", [10, 16 * 7 * 7])]
-    embedding = d.class_embedding.weight.numpy()
-    assert abs(embedding.std() - 0.02) < 2e-3 and abs(embedding.mean()) < 2e-3  # DCGAN's N(0, 0.02)
+    # z and the one-hot label enter G's first layer together; the image and 10 label planes D's
+    assert _keys(g) == [(k, [26, 16, 7, 7] if k == "blocks.0.0.weight" else shape) for k, shape in UNCONDITIONAL_G_KEYS]
+    assert _keys(d) == [(k, [8, 11, 4, 4] if k == "blocks.0.0.weight" else shape) for k, shape in UNCONDITIONAL_D_KEYS]
     with pytest.raises(ValueError, match="conditional"):
         g(paddle.randn([2, 16, 1, 1]))
     with pytest.raises(ValueError, match="conditional"):
@@ -164,21 +162,21 @@ def test_generator_labels_change_the_image_and_one_hot_rows_equal_ids():
     assert halfway.shape == by_id.shape
 
 
-def test_projection_discriminator_logit():
-    """logit(x, y) = the class-blind read-out + <embedding[y], last feature map>."""
+def test_label_planes_discriminator():
+    """D(x, y) is the plain discriminator's net applied to x with 10 constant planes: 1 for class y, 0 else."""
     paddle.seed(4)
     _, d = build_models(28, 16, 8, 8, num_classes=10)
-    d.eval()
+    d.eval()  # BatchNorm's running statistics: each image is judged on its own
     images = paddle.randn([4, 1, 28, 28])
     labels = paddle.to_tensor([0, 1, 2, 2], dtype="int64")
-    features = d.blocks[1](d.blocks[0](images)).flatten(1).numpy()  # [4, 16 * 7 * 7]
-    blind = d.blocks[2](d.blocks[1](d.blocks[0](images))).flatten().numpy()
-    expected = blind + (d.class_embedding.weight.numpy()[labels.numpy()] * features).sum(1)
-    np.testing.assert_allclose(d(images, labels).numpy(), expected, rtol=1e-5, atol=1e-5)
-    # moving class 2's embedding moves exactly the logits of the images labelled 2
+    planes = np.zeros((4, 10, 28, 28), np.float32)
+    planes[np.arange(4), labels.numpy()] = 1.0
+    by_hand = d.blocks(paddle.concat([images, paddle.to_tensor(planes)], axis=1)).flatten()
+    np.testing.assert_allclose(d(images, labels).numpy(), by_hand.numpy(), rtol=1e-5, atol=1e-6)
+    # the first layer's kernel for class 2's plane moves exactly the logits of the images labelled 2
     before = d(images, labels).numpy()
-    weight = d.class_embedding.weight.numpy()
-    weight[2] += 0.1
-    d.class_embedding.weight.set_value(weight)
+    weight = d.blocks[0][0].weight.numpy()
+    weight[:, 1 + 2] += 0.1
+    d.blocks[0][0].weight.set_value(weight)
     moved = np.abs(d(images, labels).numpy() - before) > 1e-4
     assert moved.tolist() == [False, False, True, True]

@@ -1,6 +1,7 @@
 """Score a generator (or a .npy of samples) against real held-out digits.
 
 python tools/eval.py [--run output/dcgan] [-n 10000]        # table + eval.json + class_histogram.png
+python tools/eval.py --run output/cdcgan                     # conditional: + conditional accuracy, per-digit FID
 python tools/eval.py --samples samples.npy --data mnist_subset
 python tools/eval.py --compare runA/eval/eval.json runB/eval/eval.json
 """
