@@ -4,6 +4,10 @@
     G = paddle.hub.load("path/to/paddle-dcgan", "generator", source="local", run="output/dcgan")
     images = G(paddle.randn([16, G.nz, 1, 1]))     # [16, 1, 28, 28] in [-1, 1]
 
+    # a conditional run (configs/cdcgan.yaml) also takes the digits: class ids int64 [N]
+    G = paddle.hub.load("path/to/paddle-dcgan", "generator", source="local", run="output/cdcgan")
+    sevens = G(paddle.randn([16, G.nz, 1, 1]), paddle.full([16], 7, "int64"))
+
 paddle.hub imports this file with the repository first on ``sys.path``, so the
 ``paddle_dcgan`` package beside it is the one used (when no other copy was
 imported before).
@@ -20,7 +24,9 @@ def generator(run: str = "output/dcgan", checkpoint: str = ""):
             the current directory.
         checkpoint: a generator.pdparams or .pdckpt file; overrides ``run``.
 
-    Its ``nz`` attribute is the length of the noise it takes: z [N, nz, 1, 1] float32.
+    Its ``nz`` attribute is the length of the noise it takes: z [N, nz, 1, 1] float32. Its
+    ``num_classes`` is 0 for an unconditional generator, else the number of classes whose ids
+    (labels [N] int64) it takes as its second argument.
     """
     from paddle_dcgan.generator_file import load_generator
 

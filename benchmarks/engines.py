@@ -4,7 +4,7 @@ python benchmarks/engines.py [--run output/dcgan] [-n 64 1000] [--repeats 7]
 
 Needs the run's export with ONNX (python tools/export.py --run RUN --onnx). Prints, for each
 sample count, the largest absolute difference between each pair of engines on the same noise
-(seed 0), then img/s of each engine generating 1,000 images, the engines taking turns.
+(seed 0; for a conditional run also the same labels, drawn from that seed), then img/s of each engine generating 1,000 images, the engines taking turns.
 """
 
 import time
@@ -25,24 +25,22 @@ def main() -> None:
     args = parser.parse_args()
     paddle_dcgan.tune_cpu()
 
-    from paddle_dcgan.sampling import generate, noise_for_seed
+    from paddle_dcgan.sampling import sample
 
     engines = {name: paddle_dcgan.open_engine(name, args.run, device="cpu") for name in ENGINES}
-    nz = engines["dygraph"].nz
     print(f"{args.run}, step {engines['dygraph'].step}")
     for n in args.num:
-        out = {name: generate(engine, noise_for_seed(0, n, nz)) for name, engine in engines.items()}
+        out = {name: sample(engine, n, seed=0) for name, engine in engines.items()}
         pairs = [(a, b) for i, a in enumerate(ENGINES) for b in ENGINES[i + 1:]]
         print(f"{n} samples (values {out['dygraph'].min():.3f} .. {out['dygraph'].max():.3f}), max abs difference: "
               + ", ".join(f"{a} vs {b} {np.abs(out[a] - out[b]).max():.1e}" for a, b in pairs))
-    z = noise_for_seed(0, 1000, nz)
     seconds = {name: [] for name in engines}
     for name, engine in engines.items():
-        generate(engine, z)  # warm-up
+        sample(engine, 1000, seed=0)  # warm-up
     for _ in range(args.repeats):
         for name, engine in engines.items():
             started = time.perf_counter()
-            generate(engine, z)
+            sample(engine, 1000, seed=0)
             seconds[name].append(time.perf_counter() - started)
     for name, engine in engines.items():
         print(f"{1000 / np.median(seconds[name]):>7.0f} img/s  {engine.description}")

@@ -54,8 +54,8 @@ class Unfrozen:
     def parameters(self) -> list:
         return []
 
-    def __call__(self, x):
-        return self.net(x)
+    def __call__(self, x, labels=None):
+        return self.net(x, labels)
 
 
 def with_unfrozen_d(trainer):
@@ -159,8 +159,8 @@ def _step_one_difference(options: dict, compiled) -> dict[str, float]:
     batch = min(options["batch_sizes"])
     with scratch_folder() as folder:
         reference, other = make_trainer(options, batch, folder), compiled(make_trainer(options, batch, folder))
-        real, _ = next(reference.batches.epoch(0))
-        stats, other_stats = reference.train_step(real), other.train_step(real)
+        real, labels = next(reference.batches.epoch(0))
+        stats, other_stats = reference.train_step(real, labels), other.train_step(real, labels)
     running = []
     for net, stand_in in ((reference.generator, other.generator), (reference.discriminator, other.discriminator)):
         theirs = stand_in.net.state_dict()

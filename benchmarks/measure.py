@@ -157,7 +157,8 @@ class TrainingLoop:
     """A trainer's ``train_step`` fed with its own batches, epoch after epoch, as ``Trainer.fit`` does.
 
     Args:
-        trainer: a paddle_dcgan Trainer, or anything with ``batches`` and ``train_step(real)``.
+        trainer: a paddle_dcgan Trainer, or anything with ``batches`` and ``train_step(real, real_labels)``
+            (the labels matter to conditional models only).
         convert: how ``Batches.epoch`` turns a uint8 batch into the model's input (None: paddle's).
     """
 
@@ -165,13 +166,13 @@ class TrainingLoop:
         self.trainer = trainer
         self.first_step: dict[str, float] | None = None  # the statistics of the first step run
         kwargs = {} if convert is None else {"convert": convert}
-        self._reals = (real for epoch in itertools.count() for real, _ in trainer.batches.epoch(epoch, **kwargs))
+        self._batches = (batch for epoch in itertools.count() for batch in trainer.batches.epoch(epoch, **kwargs))
 
     def run(self, steps: int) -> tuple[float, float]:
         """Run ``steps`` steps; returns (images/s, CPU seconds per step of this process, all threads)."""
         wall, cpu = time.perf_counter(), time.process_time()
         for _ in range(steps):
-            stats = self.trainer.train_step(next(self._reals))  # fetching the batch is part of the step
+            stats = self.trainer.train_step(*next(self._batches))  # fetching the batch is part of the step
             if self.first_step is None:
                 self.first_step = stats
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu

@@ -107,8 +107,8 @@ def train_group(names: list[str], args: argparse.Namespace, scorers: dict) -> li
     ema_of = {n: averages.get(RECIPES[n].get("train.ema_decay", 0.0)) for n in names}
     rows, done, epoch = [], False, 0
     while not done:
-        for real, _labels in trainer.batches.epoch(epoch):
-            trainer.train_step(real)
+        for real, labels in trainer.batches.epoch(epoch):
+            trainer.train_step(real, labels)
             for d, average in averages.items():
                 t = time.perf_counter()
                 average.update()

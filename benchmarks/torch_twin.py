@@ -118,8 +118,9 @@ class TwinTrainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=(o.beta1, o.beta2))
         self.history = History()
 
-    def train_step(self, real: torch.Tensor) -> dict[str, float]:
-        """One D step and one G step on the batch ``real`` with step ``self.step``'s noise."""
+    def train_step(self, real: torch.Tensor, real_labels=None) -> dict[str, float]:
+        """One D step and one G step on the batch ``real`` with step ``self.step``'s noise (the twin is
+        unconditional: ``real_labels`` is ignored)."""
         z = noise_array(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
         stats = gan_step(self.generator, self.discriminator, self.opt_g, self.opt_d, real, torch.from_numpy(z))
         self.step += 1

@@ -24,6 +24,7 @@ MNIST_VARIANTS = ("auto", "mnist", "mnist_subset")  # their generators are score
 MNIST_YARDSTICK = "mnist_yardstick"  # the shipped reference for MNIST digits (data.YARDSTICK_DIR, evaluation.py)
 EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
+NUM_CLASSES = (0, 10)  # model.num_classes: unconditional, or one class per digit (MNIST and Fashion-MNIST have 10)
 AMP_MODES = ("off", "float16", "bfloat16")
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 SAMPLE_BN_POLICIES = ("running", "recomputed")  # sample_bn.py
@@ -38,6 +39,7 @@ class ModelConfig:
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
     sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sample_bn.py)
+    num_classes: int = 0  # 0 = unconditional DCGAN; 10 = conditional: G draws the digit asked for, D judges the pair
 
 
 @dataclass
@@ -214,6 +216,8 @@ def validate(cfg: Config) -> None:
     _check(m.image_size in IMAGE_SIZES, "model.image_size", m.image_size, "28, 32 or 64")
     for key in ("nz", "ngf", "ndf"):
         _check(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
+    _check(m.num_classes in NUM_CLASSES, "model.num_classes", m.num_classes,
+           "0 (unconditional) or 10 (conditional on the digit)")
     _check(d.name in DATASETS, "data.name", d.name, " | ".join(DATASETS))
     _check(d.download_timeout > 0, "data.download_timeout", d.download_timeout, "seconds > 0")
     for key in ("lr_g", "lr_d"):
@@ -241,14 +245,23 @@ def validate(cfg: Config) -> None:
 # Keys that must match between a checkpoint and the config that resumes it:
 # they change the shapes of the weights or what the optimiser and the step mean.
 RESUME_KEYS = (
-    "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf",
+    "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf", "model.num_classes",
     "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "train.batch_size",
     "train.ema_decay", "train.real_label",
 )
 
 
-def get(cfg_dict: dict[str, Any], dotted: str) -> Any:
+def _lookup(cfg_dict: dict[str, Any], dotted: str) -> Any:
     node: Any = cfg_dict
     for part in dotted.split("."):
         node = node[part]
     return node
+
+
+def get(cfg_dict: dict[str, Any], dotted: str) -> Any:
+    """``cfg_dict[a][b]`` for ``"a.b"``; a key that the dict lacks (it comes from a checkpoint written
+    before the key existed) has its default, which is how that older version behaved."""
+    try:
+        return _lookup(cfg_dict, dotted)
+    except KeyError:
+        return _lookup(Config().to_dict(), dotted)

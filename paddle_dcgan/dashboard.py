@@ -77,11 +77,12 @@ class Dashboard:
             for key in STEP_KEYS:
                 self._writer.add_scalar(tag=STEP_TAGS[key], step=step, value=float(stats[key]))
 
-    def log_epoch(self, step: int, grid_images: np.ndarray, evals: list[dict]) -> None:
-        """The fixed-noise images (uint8 [N, C, H, W]) as one grid, and the scores of an evaluation at ``step``."""
+    def log_epoch(self, step: int, grid_images: np.ndarray, evals: list[dict], ncols: int | None = None) -> None:
+        """The fixed-noise images (uint8 [N, C, H, W]) as one grid of ``ncols`` columns (default: square),
+        and the scores of an evaluation at ``step``."""
         if not self._writer:
             return
-        grid = make_grid(grid_images)
+        grid = make_grid(grid_images, ncols)
         self._add_grid(np.repeat(grid, 3, axis=2) if grid.shape[2] == 1 else grid, step)
         for result in evals:
             if result["step"] == step:

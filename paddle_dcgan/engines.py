@@ -9,8 +9,12 @@ onnx          ``<export>/generator.onnx`` with ONNX Runtime       the ``export``
 ============  =================================================  =====================
 
 Every engine takes ``z`` [N, nz, 1, 1] float32 and returns [N, C, S, S] float32 in
-[-1, 1]; BatchNorm uses its running statistics in all three. A batch of the wrong
-shape, a missing or damaged export are :class:`UserError` s.
+[-1, 1]; BatchNorm uses its running statistics in all three. A conditional
+generator also takes ``labels``, class ids int64 [N] (dygraph also takes class
+weights float32 [N, num_classes], which walks between digits use); an
+unconditional one takes none. A batch of the wrong shape, labels where none are
+taken or none where they are needed, a missing or damaged export are
+:class:`UserError` s.
 """
 
 from __future__ import annotations
@@ -41,23 +45,28 @@ GPU_MEMORY_POOL_MB = 256  # Paddle Inference's initial GPU memory pool; it grows
 
 
 class Engine:
-    """Maps noise to images: ``engine(z)``. Subclasses set the attributes and implement ``_run``.
+    """Maps noise (and labels) to images: ``engine(z)``, ``engine(z, labels)``. Subclasses set the
+    attributes and implement ``_run``.
 
     Attributes:
         name: one of :data:`ENGINES`.
         nz: length of z.
+        num_classes: 0 for an unconditional generator, else the number of classes its labels name.
         source: the file the weights come from.
         step: the training step they were saved at.
         description: engine, device and settings, for a log line.
     """
 
     name = ""
+    takes_class_weights = False  # whether labels may also be float class weights [N, num_classes]
 
-    def __init__(self, nz: int, source: Path, step: int, description: str):
+    def __init__(self, nz: int, source: Path, step: int, description: str, num_classes: int = 0):
         self.nz, self.source, self.step, self.description = nz, source, step, description
+        self.num_classes = num_classes
 
-    def __call__(self, z: np.ndarray) -> np.ndarray:
-        return self._run(self.check_noise(z))
+    def __call__(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        z = self.check_noise(z)
+        return self._run(z, self.check_labels(labels, len(z)))
 
     def check_noise(self, z: Any) -> np.ndarray:
         """``z`` as a contiguous float32 array, after checking it is [N, nz, 1, 1] with N >= 1."""
@@ -67,7 +76,32 @@ class Engine:
                             f"[N, {self.nz}, 1, 1] float32 (N >= 1)")
         return np.ascontiguousarray(z, dtype=np.float32)
 
-    def _run(self, z: np.ndarray) -> np.ndarray:
+    def check_labels(self, labels: Any, n: int) -> np.ndarray | None:
+        """``labels`` as int64 [n] class ids (or float32 class weights [n, num_classes] where the engine
+        takes them), after checking that they fit this generator; None for an unconditional one."""
+        if not self.num_classes:
+            if labels is not None:
+                raise UserError("this generator is unconditional (model.num_classes=0): it takes no labels and "
+                                "cannot be asked for a digit; drop the labels / --digit")
+            return None
+        if labels is None:
+            raise UserError(f"this generator is conditional ({self.num_classes} classes): pass labels, one class id "
+                            f"0..{self.num_classes - 1} per noise vector")
+        labels = np.asarray(labels)
+        if labels.shape == (n, self.num_classes) and np.issubdtype(labels.dtype, np.floating):
+            if not self.takes_class_weights:
+                raise UserError(f"the {self.name} engine takes class ids, not the mix of two classes that a walk "
+                                "between two digits needs; use the dygraph engine, or walk within one digit "
+                                "(--digits D D)")
+            return np.ascontiguousarray(labels, dtype=np.float32)
+        if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+            raise UserError(f"labels of shape {list(labels.shape)} and type {labels.dtype} do not fit {n} noise "
+                            f"vectors; pass {n} integer class ids")
+        if n and not 0 <= labels.min() <= labels.max() < self.num_classes:
+            raise UserError(f"labels must lie in 0..{self.num_classes - 1}, got {labels.min()}..{labels.max()}")
+        return np.ascontiguousarray(labels, dtype=np.int64)
+
+    def _run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -75,18 +109,20 @@ class DygraphEngine(Engine):
     """The generator net itself, in eval mode (it is put back in the mode it was in)."""
 
     name = "dygraph"
+    takes_class_weights = True
 
     def __init__(self, generator: Generator, source: Path | None = None, step: int = 0, device: str = ""):
         super().__init__(generator.nz, source or Path("(in memory)"), step,
-                         f"dygraph on {device or paddle.device.get_device()}")
+                         f"dygraph on {device or paddle.device.get_device()}", generator.num_classes)
         self.generator = generator
 
     @paddle.no_grad()
-    def _run(self, z: np.ndarray) -> np.ndarray:
+    def _run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         was_training = self.generator.training
         self.generator.eval()
         try:
-            return self.generator(paddle.to_tensor(z)).numpy()
+            inputs = (z,) if labels is None else (z, labels)  # an unconditional net is called as before: net(z)
+            return self.generator(*map(paddle.to_tensor, inputs)).numpy()
         finally:
             self.generator.train(was_training)
 
@@ -107,11 +143,11 @@ class InferenceEngine(Engine):
         place, _ = resolve_device(device)  # "cpu" or "gpu:N"
         self.gpu = int(place.split(":")[1]) if place.startswith("gpu") else None
         self.folder = folder
-        super().__init__(metadata["nz"], folder / PROGRAM, metadata.get("step", 0), "")
+        super().__init__(metadata["nz"], folder / PROGRAM, metadata.get("step", 0), "", metadata["num_classes"])
         self.onednn = self.gpu is None
         self.predictor = self._create()
         try:
-            self._run(np.zeros((1, self.nz, 1, 1), np.float32))
+            self._run(np.zeros((1, self.nz, 1, 1), np.float32), np.zeros(1, np.int64) if self.num_classes else None)
         except Exception as exc:  # noqa: BLE001 - a oneDNN kernel failing for any reason
             if not self.onednn:
                 raise UserError(f"export '{folder}' cannot run in Paddle Inference ({_first_line(exc)}); "
@@ -146,10 +182,11 @@ class InferenceEngine(Engine):
             raise UserError(f"export '{self.folder}' is corrupt ({_first_line(exc)}); write it again with "
                             "python tools/export.py") from None
 
-    def _run(self, z: np.ndarray) -> np.ndarray:
-        handle = self.predictor.get_input_handle(self.predictor.get_input_names()[0])
-        handle.reshape(list(z.shape))
-        handle.copy_from_cpu(z)
+    def _run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        for name, array in zip(self.predictor.get_input_names(), (z, labels)):  # z, then labels (export's order)
+            handle = self.predictor.get_input_handle(name)
+            handle.reshape(list(array.shape))
+            handle.copy_from_cpu(array)
         self.predictor.run()
         return self.predictor.get_output_handle(self.predictor.get_output_names()[0]).copy_to_cpu()
 
@@ -174,13 +211,13 @@ class OnnxEngine(Engine):
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a damaged file
             raise UserError(f"'{path}' is corrupt ({_first_line(exc)}); write it again with "
                             "python tools/export.py --onnx") from None
-        self.input_name = self.session.get_inputs()[0].name
+        self.input_names = [node.name for node in self.session.get_inputs()]  # z, then labels (export's order)
         where = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
         super().__init__(metadata["nz"], path, metadata.get("step", 0),
-                         f"ONNX Runtime {ort.__version__} ({where}, {usable_cores()} threads)")
+                         f"ONNX Runtime {ort.__version__} ({where}, {usable_cores()} threads)", metadata["num_classes"])
 
-    def _run(self, z: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input_name: z})[0]
+    def _run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        return self.session.run(None, dict(zip(self.input_names, (z, labels))))[0]
 
 
 def _onnx_providers(ort, device: str) -> list:

@@ -13,6 +13,12 @@ MNIST. Whatever data a generator was trained on, its scores then mean the same.
 Other datasets, or an explicit ``--data`` / ``--data-dir``, use a dataset's own
 test split.
 
+A conditional generator is asked for an equal number of each digit, and two
+scores are added: the conditional accuracy (the share of samples the classifier
+assigns to the digit that was asked for) and the FID of each digit (its samples
+against the held-out images of that digit). Their floor is the real set scored
+with its true labels.
+
 :func:`evaluate` is what ``tools/eval.py`` runs; :func:`make_scorer` is shared
 with in-training evaluation.
 """
@@ -23,7 +29,9 @@ import json
 import logging
 import time
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -35,7 +43,8 @@ from .device import select_device
 from .errors import UserError
 from .files import make_folder, write_atomically, write_text
 from .generator_file import load_generator
-from .sampling import sample
+from .metrics import CONDITIONAL_KEY
+from .sampling import generate, noise_for_seed, sample
 from .visualize import to_uint8
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,10 @@ METRIC_ROWS = (  # key, label, format, which direction is better
     ("recall", "recall (k=3)", "{:.3f}", "higher"),
 )
 METRIC_KEYS = tuple(row[0] for row in METRIC_ROWS)  # what in-training evaluation records
+CONDITIONAL_ROWS = (  # conditional generators only; then also one FID row per digit
+    (CONDITIONAL_KEY, "conditional accuracy", "{:.3f}", "higher"),
+    ("per_digit_fid_mean", "per-digit FID, mean", "{:.3f}", "lower"),
+)
 
 
 def to_classifier_input(images: np.ndarray) -> np.ndarray:
@@ -126,27 +139,30 @@ def training_reference(setting: str, dataset: str, folder: Path) -> Reference:
 
 @dataclass
 class RealSets:
-    """Held-out reference images and a disjoint real set of the same size from the training split."""
+    """Held-out reference images and a disjoint real set of the same size from the training split,
+    uint8 [n, 1, 28, 28] each, with their labels int64 [n]."""
 
     held_out: np.ndarray
     other: np.ndarray
+    held_out_labels: np.ndarray
+    other_labels: np.ndarray
 
     @classmethod
-    def load(cls, dataset: str, folder: Path, requested: int, seed: int, train_x: np.ndarray | None = None) -> "RealSets":
+    def load(cls, dataset: str, folder: Path, requested: int, seed: int,
+             train: tuple[np.ndarray, np.ndarray] | None = None) -> "RealSets":
         """Sets of ``sample_count(requested, held-out size)`` images each.
 
-        ``train_x``: the training split's uint8 [N, 28, 28] images when the caller holds them already.
+        ``train``: the training split's uint8 [N, 28, 28] images and labels [N] when the caller holds them already.
         """
-        test_x, _ = data.load_split(dataset, folder, "test")
-        if train_x is None:
-            train_x, _ = data.load_split(dataset, folder, "train")
+        test_x, test_y = data.load_split(dataset, folder, "test")
+        train_x, train_y = train if train is not None else data.load_split(dataset, folder, "train")
         n = sample_count(requested, len(test_x))
         if len(train_x) < n:
             raise UserError(f"the {dataset} training split has {len(train_x)} images, fewer than the {n} needed "
                             "for the real-vs-real floor; lower --num")
         rng = np.random.default_rng([seed, 7])
-        pick = lambda x: x[np.sort(rng.choice(len(x), size=n, replace=False))][:, None]  # noqa: E731
-        return cls(pick(test_x), pick(train_x))
+        held_out, other = (np.sort(rng.choice(len(x), size=n, replace=False)) for x in (test_x, train_x))
+        return cls(test_x[held_out][:, None], train_x[other][:, None], test_y[held_out], train_y[other])
 
 
 def sample_count(requested: int, held_out_size: int) -> int:
@@ -166,33 +182,48 @@ class Scorer:
         self.classifier, self.reference_name = classifier, reference_name
         self.held_out = classifier.run(reals.held_out)
         self.other = classifier.run(reals.other)
+        self.held_out_labels, self.other_labels = reals.held_out_labels, reals.other_labels
         self.n = len(reals.held_out)
-        self._floor: dict | None = None
+        self._floors: dict[bool, dict] = {}
 
-    def score(self, images: np.ndarray) -> dict:
+    def score(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict:
+        """Every metric of ``images`` against the held-out set; with ``labels`` (the digit each image
+        was drawn as), also the conditional accuracy and the FID of each digit."""
         images = to_classifier_input(images)
         if len(images) != self.n:
             raise UserError(f"expected {self.n} samples (the reference set's size), got {len(images)}")
-        feats, probs = self.classifier.run(images)
-        return metrics.all_metrics(*self.held_out, feats, probs)
+        return self._metrics(*self.classifier.run(images), labels)
 
-    def floor(self) -> dict:
-        if self._floor is None:
-            self._floor = metrics.all_metrics(*self.held_out, *self.other)
-        return self._floor
+    def _metrics(self, feats: np.ndarray, probs: np.ndarray, labels: np.ndarray | None) -> dict:
+        result = metrics.all_metrics(*self.held_out, feats, probs)
+        if labels is not None:
+            result.update(metrics.conditional_scores(self.held_out[0], self.held_out_labels, feats, probs, labels))
+        return result
+
+    def floor(self, conditional: bool = False) -> dict:
+        """The disjoint real set's scores; ``conditional``: with its true labels as the asked-for digits."""
+        if conditional not in self._floors:
+            self._floors[conditional] = self._metrics(*self.other, self.other_labels if conditional else None)
+        return self._floors[conditional]
 
     def score_generator(self, generator, seed: int) -> dict:
-        return self.score(sample(generator, self.n, seed=seed))
+        """Score ``n`` samples of a Generator or engine; a conditional one draws each digit equally often."""
+        num_classes = generator.num_classes
+        if not num_classes:
+            return self.score(sample(generator, self.n, seed=seed))
+        labels = np.arange(self.n, dtype=np.int64) % num_classes
+        return self.score(generate(generator, noise_for_seed(seed, self.n, generator.nz), labels), labels)
 
 
 def make_scorer(reference: Reference, classifier_path: str, num_samples: int, seed: int,
-                train_images: np.ndarray | None = None) -> Scorer:
+                train: tuple[np.ndarray, np.ndarray] | None = None) -> Scorer:
     """A Scorer with the classifier for ``reference.dataset`` and real sets drawn from ``reference.folder``.
 
-    ``train_images``: the training split's uint8 [N, 28, 28] images of that folder when the caller holds them.
+    ``train``: the training split's uint8 [N, 28, 28] images and labels [N] of that folder when the caller
+    holds them already.
     """
     classifier = find_classifier(classifier_path, reference.dataset)
-    reals = RealSets.load(reference.name, reference.folder, num_samples, seed, train_images)
+    reals = RealSets.load(reference.name, reference.folder, num_samples, seed, train)
     return Scorer(classifier, reals, reference.name)
 
 
@@ -230,7 +261,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
         result = scorer.score(samples[:scorer.n])
     else:
         result = scorer.score_generator(generator, seed)
-    full = report(result, scorer.floor(), scorer.classifier, str(source))
+    full = report(result, scorer.floor(CONDITIONAL_KEY in result), scorer.classifier, str(source))
     full.update(reference=reference.name, dataset=reference.dataset, reference_folder=str(reference.folder),
                 seconds=round(time.perf_counter() - started, 2))
     write_text(folder_out / "eval.json", json.dumps(full, indent=2))
@@ -252,13 +283,31 @@ def report(result: dict, floor: dict, classifier: Classifier, source: str) -> di
             "num_samples": result["num_samples"], "samples": result, "real_vs_real": floor}
 
 
+def _table_rows(reports: list[dict]) -> list[tuple[str, Callable[[dict], Any], str, str]]:
+    """(label, value getter, format, better) per row; the conditional rows when any report has them."""
+    rows = [(label, itemgetter(key), fmt, better) for key, label, fmt, better in METRIC_ROWS]
+    if any(CONDITIONAL_KEY in r["samples"] for r in reports):
+        rows += [(label, itemgetter(key), fmt, better) for key, label, fmt, better in CONDITIONAL_ROWS]
+        digits = len(next(r for r in reports if CONDITIONAL_KEY in r["samples"])["samples"]["per_digit_fid"])
+        rows += [(f"  FID of digit {d}", lambda result, d=d: result["per_digit_fid"][d], "{:.3f}", "lower")
+                 for d in range(digits)]
+    return rows
+
+
+def _cell(result: dict, value: Callable[[dict], Any], fmt: str, width: int) -> str:
+    try:
+        return f"{fmt.format(value(result)):>{width}}"
+    except KeyError:  # an unconditional report has no conditional scores
+        return f"{'-':>{width}}"
+
+
 def format_table(reports: list[dict], names: list[str]) -> str:
     """Rows of metrics, one column per report, then the real-vs-real floor."""
     header = f"{'metric':<26}" + "".join(f"{n[-18:]:>20}" for n in names) + f"{'real vs real':>16}  better"
     lines = [header, "-" * len(header)]
-    for key, label, fmt, better in METRIC_ROWS:
-        cells = "".join(f"{fmt.format(r['samples'][key]):>20}" for r in reports)
-        lines.append(f"{label:<26}{cells}{fmt.format(reports[0]['real_vs_real'][key]):>16}  {better}")
+    for label, value, fmt, better in _table_rows(reports):
+        cells = "".join(_cell(r["samples"], value, fmt, 20) for r in reports)
+        lines.append(f"{label:<26}{cells}{_cell(reports[0]['real_vs_real'], value, fmt, 16)}  {better}")
     first = reports[0]
     lines.append(f"{'samples scored':<26}" + "".join(f"{r['num_samples']:>20d}" for r in reports))
     lines.append(f"reference {_reference_of(first)}; classifier {first['classifier']} "

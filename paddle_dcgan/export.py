@@ -10,8 +10,9 @@ The folder (``tools/export.py`` writes it, ``engines.py`` runs it) holds
                        and step, dataset, versions, and the parity measured on export
 =====================  ==========================================================
 
-The program takes noise ``z`` [N, nz, 1, 1] float32 (any N) and returns images
-[N, C, S, S] in [-1, 1]. BatchNorm is frozen in eval mode: it uses the running
+The program takes noise ``z`` [N, nz, 1, 1] float32 (any N) and, for a
+conditional generator, ``labels`` [N] int64 (class ids) as its second input; it
+returns images [N, C, S, S] in [-1, 1]. BatchNorm is frozen in eval mode: it uses the running
 statistics, as :func:`paddle_dcgan.sample` does. Before the folder is written,
 the program (and the ONNX file) are run on the same noise as the generator and
 must agree with it within :data:`PARITY_TOLERANCE`.
@@ -47,7 +48,7 @@ FILES = (PROGRAM, PARAMS, ONNX_FILE, METADATA)  # all an export folder may hold,
 BATCHNORM_POLICY = "running statistics (eval mode)"
 ONNX_OPSET = 13  # every op of the generator exists there; old enough for most runtimes
 PARITY_TOLERANCE = 1e-4  # max abs difference allowed between the engines and dygraph
-PARITY_SAMPLES = 64  # noise vectors (seed 0) on which that is measured
+PARITY_SAMPLES = 64  # noise vectors (seed 0) on which that is measured; a conditional model cycles through its classes
 
 
 def default_folder(source: str | Path) -> Path:
@@ -88,11 +89,12 @@ def _measure_parity(generator: Generator, folder: Path, onnx: bool) -> dict[str,
     from .sampling import noise_for_seed
 
     z = noise_for_seed(0, PARITY_SAMPLES, generator.nz)
+    labels = np.arange(PARITY_SAMPLES) % generator.num_classes if generator.num_classes else None
     with paddle.no_grad():
-        reference = generator(paddle.to_tensor(z)).numpy()
+        reference = generator(paddle.to_tensor(z), None if labels is None else paddle.to_tensor(labels)).numpy()
     metadata = read_metadata(folder)
     engines = [InferenceEngine(folder, metadata, "cpu")] + ([OnnxEngine(folder, metadata, "cpu")] if onnx else [])
-    differences = {engine.name: float(np.abs(engine(z) - reference).max()) for engine in engines}
+    differences = {engine.name: float(np.abs(engine(z, labels) - reference).max()) for engine in engines}
     for name, difference in differences.items():
         if not difference <= PARITY_TOLERANCE:
             raise UserError(f"the {name} export differs from the generator by {difference:.2e} (more than "
@@ -100,13 +102,23 @@ def _measure_parity(generator: Generator, folder: Path, onnx: bool) -> dict[str,
     return differences
 
 
+def _input_specs(generator: Generator) -> list[InputSpec]:
+    """z [N, nz, 1, 1] float32, then (conditional generators) labels [N] int64; N is free."""
+    specs = [InputSpec([None, generator.nz, 1, 1], "float32", "z")]
+    return specs + [InputSpec([None], "int64", "labels")] if generator.num_classes else specs
+
+
 def _metadata(generator: Generator, info, onnx: bool) -> dict[str, Any]:
     with paddle.no_grad():
-        channels, size = generator(paddle.zeros([1, generator.nz, 1, 1])).shape[1:3]
+        one_label = paddle.zeros([1], "int64") if generator.num_classes else None
+        channels, size = generator(paddle.zeros([1, generator.nz, 1, 1]), one_label).shape[1:3]
+    spec = {"name": "labels", "shape": [None], "dtype": "int64"} if generator.num_classes else None
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "nz": generator.nz, "image_size": int(size), "channels": int(channels), "model": info.model,
+        "num_classes": generator.num_classes,
         "input": {"name": "z", "shape": [None, generator.nz, 1, 1], "dtype": "float32"},
+        "labels_input": spec,  # the program's second input, for conditional generators only
         "output": {"shape": [None, int(channels), int(size), int(size)], "range": [-1.0, 1.0]},
         "batchnorm": BATCHNORM_POLICY,
         "source": str(info.source.resolve()), "step": info.step, "dataset": info.dataset,
@@ -143,8 +155,7 @@ def export_generator(source: str | Path, out: str | Path | None = None, onnx: bo
     try:
         generator.eval()  # BatchNorm frozen to its running statistics in the traced program
         with native_output_captured():
-            paddle.jit.save(generator, str(staging / PREFIX),
-                            input_spec=[InputSpec([None, generator.nz, 1, 1], "float32", "z")])
+            paddle.jit.save(generator, str(staging / PREFIX), input_spec=_input_specs(generator))
         if onnx:
             (staging / ONNX_FILE).write_bytes(_onnx_bytes(staging / PROGRAM, staging / PARAMS))
         metadata = _metadata(generator, info, onnx)
@@ -188,6 +199,9 @@ def read_metadata(folder: str | Path) -> dict[str, Any]:
         raise UserError(f"'{folder}' was exported by a newer paddle-dcgan (version {metadata['version']}); upgrade")
     if not all(isinstance(metadata.get(key), int) and metadata[key] >= 1 for key in ("nz", "image_size", "channels")):
         raise UserError(f"'{path}' is corrupt (nz, image_size or channels missing); {fix}")
+    metadata.setdefault("num_classes", 0)  # exports written before conditional models existed
+    if not isinstance(metadata["num_classes"], int) or metadata["num_classes"] < 0:
+        raise UserError(f"'{path}' is corrupt (num_classes is {metadata['num_classes']!r}); {fix}")
     for name in (PROGRAM, PARAMS):
         if not (folder / name).is_file():
             raise UserError(f"export '{folder}' is incomplete ({name} is missing); {fix}")

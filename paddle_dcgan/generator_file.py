@@ -26,11 +26,11 @@ class GeneratorInfo:
     source: Path  # the file its weights were read from
     step: int  # training step at which they were saved
     dataset: str  # the dataset it was trained on (mnist, mnist_subset, ...)
-    model: dict  # the model section of its config (image_size, nz, ngf, ndf)
+    model: dict  # the model section of its config (image_size, nz, ngf, ndf and, since conditional models, num_classes)
 
 
 def save_generator(generator: Generator, model: dict, dataset: str, step: int, path: Path) -> None:
-    """Write the generator's weights plus its model config, dataset and step, atomically."""
+    """Write the generator's weights plus its model config (``num_classes`` included), dataset and step, atomically."""
     save_tagged({"model": dict(model), "dataset": dataset, "step": step, "generator": generator.state_dict()},
                 GENERATOR_FORMAT, path)
 
@@ -76,7 +76,8 @@ def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     obj = load_tagged(file, (GENERATOR_FORMAT, CHECKPOINT_FORMAT))
     from_checkpoint = obj["format"] == CHECKPOINT_FORMAT
     model = obj["config"]["model"] if from_checkpoint else obj["model"]
-    generator = Generator(model["image_size"], model["nz"], model["ngf"])
+    # files written before conditional models existed lack num_classes: they are unconditional
+    generator = Generator(model["image_size"], model["nz"], model["ngf"], num_classes=model.get("num_classes", 0))
     ema = obj.get("ema") if from_checkpoint else None
     load_weights(generator, ema["weights"] if ema else obj["generator"], file)
     if from_checkpoint:

@@ -4,11 +4,15 @@
 - MNIST score: exp(E_x KL(p(y|x) || p(y))), the Inception score with a digit classifier.
 - Class coverage: histogram of predicted classes, classes with >= 1 %, KL to uniform.
 - Precision / recall with k-NN manifolds (Kynkäänniemi et al. 2019).
+- For samples drawn as chosen classes (conditional generators): the share the
+  classifier assigns to the chosen class, and the FID of each class.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+CONDITIONAL_KEY = "conditional_accuracy"  # the headline score of a conditional generator
 
 
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
@@ -84,3 +88,17 @@ def all_metrics(real_feats, real_probs, fake_feats, fake_probs, k: int = 3, spli
     precision, recall = precision_recall(real_feats, fake_feats, k)
     return {"fid": frechet_distance(real_feats, fake_feats), "mnist_score": score_mean, "mnist_score_std": score_std,
             **class_coverage(fake_probs), "precision": precision, "recall": recall, "num_samples": len(fake_feats)}
+
+
+def conditional_scores(real_feats: np.ndarray, real_labels: np.ndarray, fake_feats: np.ndarray,
+                       fake_probs: np.ndarray, fake_labels: np.ndarray) -> dict:
+    """Scores of samples drawn as the classes ``fake_labels`` [N].
+
+    ``conditional_accuracy``: the share of samples whose argmax class is the one they were
+    drawn as. ``per_digit_fid``: for each class c, the FID of the samples drawn as c against
+    the real images labelled c (``real_labels``); ``per_digit_fid_mean``: their mean.
+    """
+    per_class = [frechet_distance(real_feats[real_labels == c], fake_feats[fake_labels == c])
+                 for c in range(fake_probs.shape[1])]
+    return {CONDITIONAL_KEY: float((fake_probs.argmax(1) == fake_labels).mean()),
+            "per_digit_fid": per_class, "per_digit_fid_mean": float(np.mean(per_class))}

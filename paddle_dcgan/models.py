@@ -11,6 +11,11 @@ image_size    base    n    generator channels, z -> image
 64            4       4    nz -> 8ngf@4 -> 4ngf@8 -> 2ngf@16 -> ngf@32 -> 1@64
 ============  ======  ===  ============================================
 
+With ``num_classes`` > 0 both nets are told the digit (a conditional DCGAN):
+the generator reads the label's one-hot code appended to z, the discriminator
+reads it as constant image planes beside the picture. With ``num_classes`` = 0
+they are the plain DCGAN nets, parameter for parameter.
+
 The layers whose kernel covers a whole 1x1 or base x base map (G's projection
 of z, D's read-out) are computed as one matrix product each
 (:class:`WholeMapConvTranspose2D`, :class:`WholeMapConv2D`): stock-layer
@@ -20,6 +25,7 @@ subclasses with the same parameters and results, several times faster on CPU.
 from __future__ import annotations
 
 import paddle
+import paddle.nn.functional as F
 from paddle import nn
 
 from .config import IMAGE_SIZES
@@ -95,23 +101,30 @@ def _down(in_ch: int, out_ch: int, batch_norm: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def label_code(labels: paddle.Tensor, num_classes: int) -> paddle.Tensor:
+    """Class ids int [N] (one-hot) or class weights float [N, C] (as they are) -> [N, C, 1, 1] float32."""
+    code = F.one_hot(labels, num_classes) if paddle.is_integer(labels) else labels
+    return code.astype(paddle.float32).reshape([-1, num_classes, 1, 1])
+
+
 class Generator(nn.Layer):
-    """Maps noise ``z`` [N, nz, 1, 1] to images [N, channels, S, S] in [-1, 1].
+    """Maps noise ``z`` [N, nz, 1, 1] (and, if conditional, labels) to images [N, channels, S, S] in [-1, 1].
 
     Args:
         image_size: S, one of 28, 32, 64.
         nz: length of z.
         ngf: channels of the last hidden block; each block towards z doubles it.
         channels: image channels (1 for digits).
+        num_classes: 0 for the plain DCGAN; C > 0 makes it conditional on a class in 0..C-1.
     """
 
-    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1):
+    def __init__(self, image_size: int = 28, nz: int = 100, ngf: int = 64, channels: int = 1, num_classes: int = 0):
         super().__init__()
         base, n = layout(image_size)
-        self.nz = nz
+        self.nz, self.num_classes = nz, num_classes
         width = ngf * 2 ** (n - 1)
-        # [N, nz, 1, 1] -> [N, ngf*2^(n-1), base, base]: a full-size kernel projects z
-        blocks = [_up(nz, width, base, 1, 0)]
+        # [N, nz (+ C), 1, 1] -> [N, ngf*2^(n-1), base, base]: a full-size kernel projects z (and the one-hot label)
+        blocks = [_up(nz + num_classes, width, base, 1, 0)]
         for _ in range(n - 1):
             # [N, w, s, s] -> [N, w/2, 2s, 2s]
             blocks.append(_up(width, width // 2, 4, 2, 1))
@@ -120,28 +133,50 @@ class Generator(nn.Layer):
         blocks.append(nn.Sequential(nn.Conv2DTranspose(ngf, channels, 4, 2, 1, bias_attr=False), nn.Tanh()))
         self.blocks = nn.Sequential(*blocks)
 
-    def forward(self, z: paddle.Tensor) -> paddle.Tensor:
+    def forward(self, z: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
+        """
+        Args:
+            z: [N, nz, 1, 1] float32.
+            labels: None for an unconditional generator. A conditional one takes class ids
+                int64 [N], or class weights float32 [N, C]: a one-hot row is the same as its
+                id, a mix of two rows lies between two digits (latent walks across digits).
+        """
+        if self.num_classes:
+            if labels is None:
+                raise ValueError(f"this generator is conditional ({self.num_classes} classes); pass labels [N]")
+            z = paddle.concat([z, label_code(labels, self.num_classes)], axis=1)  # [N, nz + C, 1, 1]
+        elif labels is not None:
+            raise ValueError("this generator is unconditional (num_classes=0); call it without labels")
         return self.blocks(z)
 
 
 class Discriminator(nn.Layer):
-    """Maps images [N, channels, S, S] to one real-vs-fake logit each, shape [N].
+    """Maps images [N, channels, S, S] (and, if conditional, their labels) to one real-vs-fake logit each, [N].
 
     Strided convolutions only (no pooling, no fully connected layer), BatchNorm
     after every block but the first, LeakyReLU(0.2), and no Sigmoid: the loss is
     BCE-with-logits, which is numerically safer.
 
+    A conditional discriminator reads label planes: the label's one-hot code as
+    ``num_classes`` constant planes (all 1 for the image's class, all 0 for the
+    others) beside the picture, so its first convolution sees the digit it is
+    told from the first layer on. D then judges "is this a real image of *this*
+    digit", which is what teaches G to obey the label. (A projection
+    discriminator trained worse here: README, Conditional digits.)
+
     Args:
         image_size: S, one of 28, 32, 64.
         ndf: channels of the first block; each block towards the logit doubles it.
         channels: image channels (1 for digits).
+        num_classes: 0 for the plain DCGAN; C > 0 makes it judge (image, class) pairs.
     """
 
-    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1):
+    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1, num_classes: int = 0):
         super().__init__()
         base, n = layout(image_size)
-        # [N, channels, S, S] -> [N, ndf, S/2, S/2]; no BatchNorm on the input block (DCGAN)
-        blocks = [_down(channels, ndf, batch_norm=False)]
+        self.num_classes = num_classes
+        # [N, channels (+ C label planes), S, S] -> [N, ndf, S/2, S/2]; no BatchNorm on the input block (DCGAN)
+        blocks = [_down(channels + num_classes, ndf, batch_norm=False)]
         width = ndf
         for _ in range(n - 1):
             # [N, w, s, s] -> [N, 2w, s/2, s/2]
@@ -151,7 +186,20 @@ class Discriminator(nn.Layer):
         blocks.append(WholeMapConv2D(width, 1, base, 1, 0, bias_attr=False))
         self.blocks = nn.Sequential(*blocks)
 
-    def forward(self, images: paddle.Tensor) -> paddle.Tensor:
+    def forward(self, images: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
+        """
+        Args:
+            images: [N, channels, S, S] in [-1, 1].
+            labels: None for an unconditional discriminator; class ids int64 [N] for a conditional one.
+        """
+        if self.num_classes:
+            if labels is None:
+                raise ValueError(f"this discriminator is conditional ({self.num_classes} classes); pass labels [N]")
+            size = images.shape[2:]
+            planes = label_code(labels, self.num_classes).astype(images.dtype).expand([-1, -1, *size])
+            images = paddle.concat([images, planes], axis=1)  # [N, channels + C, S, S]
+        elif labels is not None:
+            raise ValueError("this discriminator is unconditional (num_classes=0); call it without labels")
         return self.blocks(images).flatten()
 
 
@@ -170,10 +218,11 @@ def init_dcgan_weights(net: nn.Layer) -> None:
             zero(layer.bias)
 
 
-def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1) -> tuple[Generator, Discriminator]:
+def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1,
+                 num_classes: int = 0) -> tuple[Generator, Discriminator]:
     """A freshly initialised (G, D) pair; seed paddle first for repeatable weights."""
-    generator = Generator(image_size, nz, ngf, channels)
-    discriminator = Discriminator(image_size, ndf, channels)
+    generator = Generator(image_size, nz, ngf, channels, num_classes)
+    discriminator = Discriminator(image_size, ndf, channels, num_classes)
     init_dcgan_weights(generator)
     init_dcgan_weights(discriminator)
     return generator, discriminator

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import paddle
 from paddle import nn
 
@@ -47,13 +48,16 @@ def recompute_batchnorm(generator: nn.Layer, seed: int, batches: int = RECOMPUTE
         moments[id(layer)][0] += x.mean(axis=[0, 2, 3])
         moments[id(layer)][1] += (x * x).mean(axis=[0, 2, 3])
 
+    num_classes = getattr(generator, "num_classes", 0)
+    # a conditional generator sees every class equally often, as over training's uniform fake labels
+    labels = paddle.to_tensor(np.arange(batch_size) % num_classes, dtype="int64") if num_classes else None
     handles = [layer.register_forward_pre_hook(record) for layer in norms]
     was_training = generator.training
     generator.train()
     try:
         with quiet_batchnorm():
             for b in range(batches):
-                generator(noise(seed, STREAM_BATCHNORM, b, batch_size, generator.nz))
+                generator(noise(seed, STREAM_BATCHNORM, b, batch_size, generator.nz), labels)
     finally:
         for handle in handles:
             handle.remove()

@@ -3,6 +3,10 @@
 Every function here takes a :class:`~paddle_dcgan.models.Generator` or an engine
 of ``engines.py`` (the exported program in Paddle Inference or ONNX Runtime):
 the same noise gives the same digits with each.
+
+A conditional generator (``model.num_classes`` = 10) also takes the digit to
+draw: ``sample(G, n, seed, digit=7)``; without ``digit`` its labels are drawn
+uniformly, from the seed. An unconditional generator refuses ``digit``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from .visualize import save_grid, save_walk_gif, to_uint8
 
 MAX_GRID_DIGITS = 256  # a 16 x 16 grid; more digits stay readable only as files (--individual, --npy)
 MAX_WALK_STEPS = 256  # images in one interpolation strip
+LABEL_STREAM = 1  # sample(seed=S) draws a conditional model's labels from default_rng([S, LABEL_STREAM])
 
 
 def _as_engine(generator: Generator | Engine) -> Engine:
@@ -34,22 +39,58 @@ def noise_for_seed(seed: int, n: int, nz: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, nz, 1, 1), dtype=np.float32)
 
 
-def generate(generator: Generator | Engine, z: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Images [N, C, S, S] float32 in [-1, 1] for noise ``z`` [N, nz, 1, 1], ``batch_size`` at a time."""
+def labels_for_seed(seed: int, n: int, num_classes: int) -> np.ndarray:
+    """The labels ``sample(G, n, seed)`` gives a conditional generator: int64 [n], uniform over the classes.
+
+    Drawn from a generator of their own, so that the noise of ``seed`` is the same
+    as for an unconditional model, and the first k labels do not depend on n.
+    """
+    return np.random.default_rng([seed, LABEL_STREAM]).integers(0, num_classes, n, dtype=np.int64)
+
+
+def check_digit(digit, num_classes: int) -> int:
+    """``digit`` as an int, after checking that the generator is conditional and the digit one of its classes."""
+    if not num_classes:
+        raise UserError("this generator is unconditional (model.num_classes=0) and cannot be asked for a digit; "
+                        "drop digit= / --digit, or train a conditional one (configs/cdcgan.yaml)")
+    if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < num_classes:
+        raise UserError(f"digit must be an integer from 0 to {num_classes - 1}, got {digit!r}")
+    return int(digit)
+
+
+def generate(generator: Generator | Engine, z: np.ndarray, labels: np.ndarray | None = None,
+             batch_size: int = 1000) -> np.ndarray:
+    """Images [N, C, S, S] float32 in [-1, 1] for noise ``z`` [N, nz, 1, 1], ``batch_size`` at a time.
+
+    ``labels``: None for an unconditional generator; for a conditional one, class ids int64 [N]
+    (the dygraph engine also takes class weights float32 [N, num_classes]).
+    """
     engine = _as_engine(generator)
     z = engine.check_noise(z)
-    return np.concatenate([engine(z[i:i + batch_size]) for i in range(0, len(z), batch_size)])
+    labels = engine.check_labels(labels, len(z))
+    return np.concatenate([engine(z[i:i + batch_size], None if labels is None else labels[i:i + batch_size])
+                           for i in range(0, len(z), batch_size)])
 
 
-def sample(generator: Generator | Engine, n: int, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
+def sample(generator: Generator | Engine, n: int, seed: int = 0, digit: int | None = None,
+           batch_size: int = 1000) -> np.ndarray:
     """``n`` images [n, C, S, S] float32 in [-1, 1]; the same ``seed`` gives the same images.
 
-    A Generator runs in eval mode (BatchNorm uses the statistics it holds: a
-    generator file holds those its run's ``model.sample_bn`` chose; see sample_bn.py)
-    and is put back in the mode it was in.
+    ``digit``: conditional generators only: draw this class (0..9) every time;
+    None draws the labels uniformly (:func:`labels_for_seed`). An unconditional
+    generator refuses a digit. A Generator runs in eval mode (BatchNorm uses the
+    statistics it holds: a generator file holds those its run's ``model.sample_bn``
+    chose; see sample_bn.py) and is put back in the mode it was in.
     """
     _check_count(n)
-    return generate(generator, noise_for_seed(seed, n, _as_engine(generator).nz), batch_size)
+    engine = _as_engine(generator)
+    return generate(engine, noise_for_seed(seed, n, engine.nz), _labels_to_draw(engine, n, seed, digit), batch_size)
+
+
+def _labels_to_draw(engine: Engine, n: int, seed: int, digit: int | None) -> np.ndarray | None:
+    if digit is not None:
+        return np.full(n, check_digit(digit, engine.num_classes), np.int64)
+    return labels_for_seed(seed, n, engine.num_classes) if engine.num_classes else None
 
 
 def _check_count(n: int) -> None:
@@ -79,17 +120,40 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return path.reshape((len(t), *np.shape(a))).astype(np.float32)
 
 
-def interpolate(generator: Generator | Engine, seed_a: int, seed_b: int, steps: int = 10) -> np.ndarray:
+def interpolate(generator: Generator | Engine, seed_a: int, seed_b: int, steps: int = 10,
+                digits: tuple[int, int] | None = None) -> np.ndarray:
     """A latent walk: images [steps, C, S, S] in [-1, 1] from seed_a's digit to seed_b's.
 
     The ends are the digits ``sample(generator, 1, seed=seed_a)`` and ``seed_b``
     draw; the noise in between follows :func:`slerp`.
+
+    ``digits``: conditional generators only: the classes ``(a, b)`` of the two
+    ends, instead of the ones the seeds draw. Between two different classes the
+    label's one-hot code moves in a straight line while z follows the arc; that
+    mix of classes needs the dygraph engine (the export takes class ids).
     """
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 2 <= steps <= MAX_WALK_STEPS:
         raise UserError(f"steps must be an integer from 2 to {MAX_WALK_STEPS}, got {steps!r}")
-    nz = _as_engine(generator).nz
-    z_a, z_b = noise_for_seed(seed_a, 1, nz)[0], noise_for_seed(seed_b, 1, nz)[0]
-    return generate(generator, slerp(z_a, z_b, np.linspace(0.0, 1.0, steps)))
+    engine = _as_engine(generator)
+    z_a, z_b = noise_for_seed(seed_a, 1, engine.nz)[0], noise_for_seed(seed_b, 1, engine.nz)[0]
+    t = np.linspace(0.0, 1.0, steps)
+    return generate(engine, slerp(z_a, z_b, t), _walk_labels(engine, seed_a, seed_b, t, digits))
+
+
+def _walk_labels(engine: Engine, seed_a: int, seed_b: int, t: np.ndarray,
+                 digits: tuple[int, int] | None) -> np.ndarray | None:
+    """Class ids [steps] for a walk within one class, class weights [steps, C] across two; None if unconditional."""
+    if digits is None:
+        if not engine.num_classes:
+            return None
+        digits = (labels_for_seed(seed_a, 1, engine.num_classes)[0], labels_for_seed(seed_b, 1, engine.num_classes)[0])
+    if not isinstance(digits, (tuple, list)) or len(digits) != 2:
+        raise UserError(f"digits must be two classes (the walk's ends), got {digits!r}")
+    a, b = (check_digit(d, engine.num_classes) for d in digits)
+    if a == b:
+        return np.full(len(t), a, np.int64)
+    one_hot = np.eye(engine.num_classes, dtype=np.float32)
+    return ((1 - t)[:, None] * one_hot[a] + t[:, None] * one_hot[b]).astype(np.float32)
 
 
 def load_noise(path: Path) -> np.ndarray:
@@ -103,7 +167,8 @@ def load_noise(path: Path) -> np.ndarray:
 
 
 def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed: int = 0,
-                  z_file: str | Path | None = None, individual: bool = False, npy: bool = False) -> list[Path]:
+                  z_file: str | Path | None = None, individual: bool = False, npy: bool = False,
+                  digit: int | None = None) -> list[Path]:
     """What ``tools/infer.py`` does: draw digits and write them as a grid (and PNGs / .npy).
 
     Args:
@@ -112,14 +177,19 @@ def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed:
         z_file: a .npy noise batch [N, nz, 1, 1] to draw from instead.
         individual: also write one PNG per digit into ``<out>/<label>/``.
         npy: also write ``samples_<label>.npy`` (uint8 [N, C, H, W]).
+        digit: conditional generators only: the class to draw; None = labels drawn from ``seed``.
 
-    Files are named by a label: ``seed<SEED>``, or the noise file's name without ``.npy``
-    (``grid_<label>.png``). Returns the paths written.
+    Files are named by a label: ``seed<SEED>``, or the noise file's name without ``.npy``,
+    followed by ``_digit<D>`` when a digit is asked for (``grid_<label>.png``). Returns the paths written.
     """
+    engine = _as_engine(generator)
     if z_file is None:
-        images, label = to_uint8(sample(generator, num, seed)), f"seed{seed}"
+        images, label = to_uint8(sample(engine, num, seed, digit)), f"seed{seed}"
     else:
-        images, label = to_uint8(generate(generator, load_noise(Path(z_file)))), Path(z_file).stem
+        z = engine.check_noise(load_noise(Path(z_file)))
+        images, label = to_uint8(generate(engine, z, _labels_to_draw(engine, len(z), seed, digit))), Path(z_file).stem
+    if digit is not None:
+        label += f"_digit{digit}"
     out = make_folder(out)
     grid = out / f"grid_{label}.png"
     save_grid(images[:MAX_GRID_DIGITS], grid, scale=3)
@@ -137,12 +207,34 @@ def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed:
     return written
 
 
+def write_digit_grid(generator: Generator | Engine, out: Path, seed: int = 0, columns: int = 10) -> list[Path]:
+    """A conditional generator's classes as a grid: row d holds digit d, column c the noise
+    ``sample(G, columns, seed)`` draws for column c, so each column keeps one style across digits.
+
+    Writes ``digit_grid_seed<SEED>.png``; returns its path.
+    """
+    engine = _as_engine(generator)
+    if not engine.num_classes:
+        raise UserError("a digit grid needs a conditional generator (model.num_classes=10); this one is "
+                        "unconditional: train one with configs/cdcgan.yaml")
+    z = noise_for_seed(seed, columns, engine.nz)
+    rows = engine.num_classes
+    images = generate(engine, np.tile(z, (rows, 1, 1, 1)), np.repeat(np.arange(rows, dtype=np.int64), columns))
+    path = make_folder(out) / f"digit_grid_seed{seed}.png"
+    save_grid(to_uint8(images), path, scale=3, ncols=columns)
+    return [path]
+
+
 def write_interpolation(generator: Generator | Engine, out: Path, seed_a: int, seed_b: int,
-                        steps: int = 10) -> list[Path]:
-    """:func:`interpolate` written as a one-row strip (PNG) and a back-and-forth animation (GIF)."""
-    images = to_uint8(interpolate(generator, seed_a, seed_b, steps))
+                        steps: int = 10, digits: tuple[int, int] | None = None) -> list[Path]:
+    """:func:`interpolate` written as a one-row strip (PNG) and a back-and-forth animation (GIF).
+
+    Files: ``interpolate_seed<A>_seed<B>`` (+ ``_digits<a>_<b>`` when digits are given) ``.png`` / ``.gif``.
+    """
+    images = to_uint8(interpolate(generator, seed_a, seed_b, steps, digits))
     out = make_folder(out)
-    strip, gif = (out / f"interpolate_seed{seed_a}_seed{seed_b}.{ext}" for ext in ("png", "gif"))
+    name = f"interpolate_seed{seed_a}_seed{seed_b}" + (f"_digits{digits[0]}_{digits[1]}" if digits else "")
+    strip, gif = (out / f"{name}.{ext}" for ext in ("png", "gif"))
     save_grid(images, strip, scale=3, ncols=steps)
     save_walk_gif(images, gif)
     return [strip, gif]

@@ -5,6 +5,10 @@ Per batch (Goodfellow et al. 2014; Radford et al. 2016):
 1. D step: minimise BCE(D(x), 1) + BCE(D(G(z)), 0) over D's weights.
 2. G step: minimise BCE(D(G(z)), 1) over G's weights, the non-saturating
    form of "maximise log D(G(z))", which keeps G's gradients alive early on.
+
+A conditional GAN (Mirza & Osindero 2014) runs the same two steps with labels:
+D sees each real image with its own label and each fake with the label G was
+asked for, D(x, y) and D(G(z, y'), y'). Unconditional nets get ``None``.
 """
 
 from __future__ import annotations
@@ -39,13 +43,16 @@ def quiet_batchnorm():
         yield
 
 
-def discriminator_step(generator, discriminator, opt_d, real, z, precision: Precision = FLOAT32,
+def discriminator_step(generator, discriminator, opt_d, real, z, real_labels=None, fake_labels=None,
+                       precision: Precision = FLOAT32,
                        real_label: float = 1.0) -> tuple[paddle.Tensor, dict[str, float]]:
     """D step: push D(x) towards ``real_label`` (1, or less for one-sided label smoothing) and D(G(z)) towards 0.
 
     Args:
         real: images [B, C, S, S] in [-1, 1].
         z: noise [B, nz, 1, 1].
+        real_labels: conditional nets: the real images' class ids int64 [B]; else None.
+        fake_labels: conditional nets: the class ids int64 [B] G draws; else None.
         precision: float32, or mixed precision on a GPU.
         real_label: D's target for real images (``train.real_label``); fakes always aim at 0.
 
@@ -54,9 +61,9 @@ def discriminator_step(generator, discriminator, opt_d, real, z, precision: Prec
         ``loss_d``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the update.
     """
     with quiet_batchnorm(), precision.autocast():
-        fake = generator(z)
-        logit_real = discriminator(real)
-        logit_fake = discriminator(fake.detach())  # no gradient into G here
+        fake = generator(z, fake_labels)
+        logit_real = discriminator(real, real_labels)
+        logit_fake = discriminator(fake.detach(), fake_labels)  # no gradient into G here
         loss = (F.binary_cross_entropy_with_logits(logit_real, paddle.full_like(logit_real, real_label))
                 + F.binary_cross_entropy_with_logits(logit_fake, paddle.zeros_like(logit_fake)))
     precision.backward_and_step(opt_d, loss)
@@ -64,16 +71,17 @@ def discriminator_step(generator, discriminator, opt_d, real, z, precision: Prec
     return fake, {k: float(v) for k, v in stats.items()}
 
 
-def generator_step(discriminator, opt_g, fake, precision: Precision = FLOAT32) -> dict[str, float]:
+def generator_step(discriminator, opt_g, fake, fake_labels=None, precision: Precision = FLOAT32) -> dict[str, float]:
     """G step: push the freshly updated D's verdict on ``fake`` towards 1 (non-saturating loss).
 
     D's weights are frozen meanwhile: their gradients would be discarded by the next D step.
+    ``fake_labels``: the class ids ``fake`` was drawn for (conditional nets), else None.
 
     Returns ``loss_g`` and ``d_fake_g`` = mean D(G(z)) after the D step.
     """
     with frozen(discriminator), quiet_batchnorm():
         with precision.autocast():
-            logit = discriminator(fake)
+            logit = discriminator(fake, fake_labels)
             loss = F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit))
         precision.backward_and_step(opt_g, loss)
     return {"loss_g": float(loss), "d_fake_g": float(F.sigmoid(logit).mean())}

@@ -1,9 +1,11 @@
 """Training one run: the loop around the D and G steps of ``steps.py``.
 
-Per step: fresh noise, a D step, a G step, a progress update, a check that the
-losses are still numbers. Per epoch: a grid from a fixed noise batch, the loss
-curves, the animation, history.csv, an optional evaluation and (by default) a
-checkpoint. Ctrl-C stops after the current step and saves.
+Per step: fresh noise (and, for a conditional model, fresh labels for the
+fakes), a D step, a G step, a progress update, a check that the losses are
+still numbers. Per epoch: a grid from a fixed noise batch (for a conditional
+model a column per digit), the loss curves, the animation, history.csv, an
+optional evaluation and (by default) a checkpoint. Ctrl-C stops after the
+current step and saves.
 
 A process killed at any moment resumes into a complete run: the epoch's files
 are written before the checkpoint that records them, and a resume writes
@@ -39,8 +41,9 @@ from .generator_file import save_generator, saved_step
 from .history import History
 from .interrupt import StopRequest, TrainingStopped
 from .logs import holding_notices, log_to_file, setup_logging, show_notices
+from .metrics import CONDITIONAL_KEY
 from .models import build_models
-from .noise import STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise
+from .noise import STREAM_FAKE_LABELS, STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise, random_labels
 from .progress import StepReporter, format_duration
 from .sample_bn import for_sampling
 from .steps import discriminator_step, generator_step
@@ -94,7 +97,7 @@ class Trainer:
         images, labels = data.load_split(self.dataset, self.data_folder, "train")
         self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
                                     cfg.train.batch_size, cfg.seed)
-        self.scorer = self._make_scorer(images) if cfg.eval.every_epochs else None
+        self.scorer = self._make_scorer(images, labels) if cfg.eval.every_epochs else None
         self.dashboard = Dashboard(cfg.train.visualdl)  # imports visualdl only when on; missing = UserError
         self.precision = choose_precision(cfg.train.amp, self.device)
         if saved:
@@ -106,13 +109,17 @@ class Trainer:
         np.random.seed(cfg.seed)
         paddle.seed(cfg.seed)
         m, o = cfg.model, cfg.optim
-        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf)
+        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf,
+                                                          num_classes=m.num_classes)
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
                                            parameters=self.discriminator.parameters())
         self.ema = WeightAverage(self.generator, cfg.train.ema_decay) if cfg.train.ema_decay else None
         self._sampler: tuple[int, paddle.nn.Layer] | None = None  # (step, net) cache of sampling_generator()
         self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
+        # a conditional grid has a column per digit: 0 1 2 ... 9 along every row
+        self.fixed_labels = (paddle.arange(cfg.train.num_fixed_samples, dtype="int64") % m.num_classes
+                             if m.num_classes else None)
         self.step = 0
         self.epoch_outputs = 0  # the last epoch whose end-of-epoch files are written
         self.history = History()
@@ -121,13 +128,13 @@ class Trainer:
         if saved:
             self._restore(saved, resume_path)
 
-    def _make_scorer(self, train_images: np.ndarray):
+    def _make_scorer(self, train_images: np.ndarray, train_labels: np.ndarray):
         from .evaluation import make_scorer, training_reference
 
         reference = training_reference(self.cfg.eval.reference, self.dataset, self.data_folder)
         own = reference.folder == self.data_folder  # the floor's real set comes from the images loaded for training
         return make_scorer(reference, self.cfg.eval.classifier, self.cfg.eval.num_samples, self.cfg.seed,
-                           train_images if own else None)
+                           (train_images, train_labels) if own else None)
 
     @property
     def total_steps(self) -> int:
@@ -200,11 +207,13 @@ class Trainer:
 
         best_before = min((e["fid"] for e in self.history.evals), default=float("inf"))
         result = self.scorer.score_generator(self.sampling_generator(), seed=self.cfg.seed)
-        self.history.evals.append({"step": self.step, "epoch": epoch, **{k: result[k] for k in METRIC_KEYS}})
+        keys = METRIC_KEYS + ((CONDITIONAL_KEY,) if CONDITIONAL_KEY in result else ())
+        self.history.evals.append({"step": self.step, "epoch": epoch, **{k: result[k] for k in keys}})
         floor = self.scorer.floor()
-        log.info("eval epoch %d | FID %.2f (real %.2f) | MNIST score %.2f | classes %d | precision %.3f recall %.3f",
+        log.info("eval epoch %d | FID %.2f (real %.2f) | MNIST score %.2f | classes %d | precision %.3f recall %.3f%s",
                  epoch, result["fid"], floor["fid"], result["mnist_score"], result["classes_covered"],
-                 result["precision"], result["recall"])
+                 result["precision"], result["recall"],
+                 f" | conditional accuracy {result[CONDITIONAL_KEY]:.3f}" if CONDITIONAL_KEY in result else "")
         if result["fid"] < best_before:
             self._save_generator("generator_best.pdparams")
             log.info("lowest FID so far: generator_best.pdparams is now step %d", self.step)
@@ -214,7 +223,7 @@ class Trainer:
         net = self.sampling_generator()
         was_training = net.training
         net.eval()
-        images = net(self.fixed_z).numpy()
+        images = net(self.fixed_z, self.fixed_labels).numpy()
         net.train(was_training)
         return visualize.to_uint8(images)
 
@@ -229,25 +238,38 @@ class Trainer:
                 and not any(e["step"] == self.step for e in self.history.evals):
             self.evaluate(epoch)
         samples = self.run_dir / "samples"
-        grid = self._fixed_grid()
-        visualize.save_grid(grid, samples / f"epoch_{epoch:03d}.png")
-        self.dashboard.log_epoch(self.step, grid, self.history.evals)
+        grid, columns = self._fixed_grid(), self.cfg.model.num_classes or None
+        visualize.save_grid(grid, samples / f"epoch_{epoch:03d}.png", ncols=columns)
+        self.dashboard.log_epoch(self.step, grid, self.history.evals, columns)
         frames = [samples / f"epoch_{e:03d}.png" for e in range(1, epoch + 1)]
         visualize.save_gif([f for f in frames if f.exists()], self.run_dir / "progress.gif")
         evals = self.history.evals
         extra = {"FID (in-training eval)": ([e["step"] for e in evals], [e["fid"] for e in evals])}
+        if evals and CONDITIONAL_KEY in evals[-1]:
+            extra["conditional accuracy (in-training eval)"] = ([e["step"] for e in evals],
+                                                                [e[CONDITIONAL_KEY] for e in evals])
         visualize.save_training_curves(self.history.steps, self.run_dir / "loss_curve.png", len(self.batches),
                                        extra if evals else None)
         self.history.write_csv(self.run_dir)
         self.epoch_outputs = epoch
 
     # ------------------------------------------------------------ loop
-    def train_step(self, real: paddle.Tensor) -> dict[str, float]:
-        """One D step and one G step on the batch ``real``; returns the step's statistics."""
-        z = noise(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
-        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, self.precision,
-                                         self.cfg.train.real_label)
-        stats.update(generator_step(self.discriminator, self.opt_g, fake, self.precision))
+    def train_step(self, real: paddle.Tensor, real_labels: np.ndarray | None = None) -> dict[str, float]:
+        """One D step and one G step on the batch ``real``; returns the step's statistics.
+
+        ``real_labels``: the batch's class ids [B]; used by a conditional model only.
+        """
+        seed, batch_size, m = self.cfg.seed, self.cfg.train.batch_size, self.cfg.model
+        z = noise(seed, STREAM_TRAIN_NOISE, self.step, batch_size, m.nz)
+        real_y = fake_y = None
+        if m.num_classes:
+            if real_labels is None:
+                raise ValueError(f"this model is conditional ({m.num_classes} classes); pass the batch's labels")
+            real_y = paddle.to_tensor(real_labels, dtype="int64")
+            fake_y = random_labels(seed, STREAM_FAKE_LABELS, self.step, batch_size, m.num_classes)
+        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, real_y, fake_y,
+                                         self.precision, self.cfg.train.real_label)
+        stats.update(generator_step(self.discriminator, self.opt_g, fake, fake_y, self.precision))
         if self.ema:
             self.ema.update()
         self.step += 1
@@ -331,8 +353,8 @@ class Trainer:
         A stop request is honoured after the step it came in, once that step's epoch
         files are written; at the run's last step the run simply completes.
         """
-        for real, _labels in self.batches.epoch(epoch, start=self.step % len(self.batches)):
-            stats = self.train_step(real)
+        for real, real_labels in self.batches.epoch(epoch, start=self.step % len(self.batches)):
+            stats = self.train_step(real, real_labels)
             reporter.step_done(self.step, stats)
             self.dashboard.log_step(self.step, stats)
             at_epoch_end = self.step % len(self.batches) == 0

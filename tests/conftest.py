@@ -85,6 +85,15 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
     return cwd / "output" / "tiny"
 
 
+@pytest.fixture(scope="session")
+def tiny_cond_run(tiny_data, tmp_path_factory) -> Path:
+    """Two epochs (20 steps) of configs/cdcgan.yaml at the TINY sizes: a conditional generator, trained by the tool."""
+    cwd = tmp_path_factory.mktemp("tiny_cond_run")
+    run_tool("train.py", "-c", str(ROOT / "configs" / "cdcgan.yaml"), "-o", *TINY, f"data.dir={tiny_data}",
+             "train.epochs=2", cwd=cwd)
+    return cwd / "output" / "cdcgan"
+
+
 def run_without(module: str, script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """Run tools/<script> in an interpreter where ``import module`` fails, as if it were not installed."""
     code = (f"import runpy, sys; sys.modules[{module!r}] = None; sys.argv = sys.argv[1:]; "

@@ -10,7 +10,8 @@ import paddle
 import pytest
 from PIL import Image
 
-from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+from paddle_dcgan.checkpoint import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint
+from paddle_dcgan.files import save_tagged
 from paddle_dcgan.generator_file import load_generator
 
 from conftest import ROOT, TINY, assert_one_line_error, run_tool
@@ -115,6 +116,37 @@ def test_resume_with_ema_continues_exactly(straight_run, tiny_data, tmp_path):
     refused = _train(tmp_path / "b", tiny_data, "-o", "train.epochs=3", "run_name=tiny", "train.ema_decay=0.5",
                      "--resume", "latest", check=False)
     assert_one_line_error(refused, "train.ema_decay=0.9")
+
+
+def test_conditional_resume_continues_exactly(tiny_cond_run, tiny_data, tmp_path):
+    """As above for configs/cdcgan.yaml: real labels, fake labels from their own stream, label planes in D."""
+    def train(*extra):
+        return run_tool("train.py", "-c", str(ROOT / "configs/cdcgan.yaml"), "-o", *TINY, f"data.dir={tiny_data}",
+                        "train.checkpoint_every=5", *extra, cwd=tmp_path)
+
+    train("train.epochs=1")
+    run = tmp_path / "output" / "cdcgan"
+    (run / "checkpoints/step_00000010.pdckpt").unlink()
+    assert "at step 5 (epoch 0)" in train("train.epochs=2", "--resume", "latest").stderr
+    assert _history(run) == _history(tiny_cond_run)  # bit-identical losses after resuming
+    assert len(_history(run)["loss_d"]) == 20
+    final = load_checkpoint(list_checkpoints(run)[-1])
+    for net in ("generator", "discriminator"):
+        for key, value in load_checkpoint(list_checkpoints(tiny_cond_run)[-1])[net].items():
+            np.testing.assert_array_equal(final[net][key].numpy(), value.numpy(), err_msg=key)
+
+
+def test_a_checkpoint_from_before_num_classes_resumes(straight_run, tiny_data, tmp_path):
+    """Checkpoints written before model.num_classes existed lack the key: they are unconditional runs."""
+    old = load_checkpoint(list_checkpoints(straight_run)[0])
+    del old["config"]["model"]["num_classes"]
+    save_tagged({k: v for k, v in old.items() if k not in ("format", "version")}, CHECKPOINT_FORMAT,
+                tmp_path / "old.pdckpt")
+    assert_one_line_error(_train(tmp_path, tiny_data, "-o", "model.num_classes=10", "--resume",
+                                 str(tmp_path / "old.pdckpt"), check=False), "model.num_classes=0")
+    result = _train(tmp_path, tiny_data, "-o", "train.epochs=2", "--resume", str(tmp_path / "old.pdckpt"))
+    assert "at step 10 (epoch 1)" in result.stderr
+    assert _history(tmp_path) == _history(straight_run)
 
 
 def test_resume_errors(straight_run, tiny_data, tmp_path):

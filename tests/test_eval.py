@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from paddle_dcgan import data, evaluation
 from paddle_dcgan.classifier import default_classifier_path, load_classifier, train_classifier
 from paddle_dcgan.data import SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_split
+from paddle_dcgan.engines import Engine
 from paddle_dcgan.errors import UserError
 from paddle_dcgan.evaluation import YARDSTICK, RealSets, Reference, Scorer, choose_reference, to_classifier_input
 from paddle_dcgan.generator_file import load_generator
@@ -229,3 +231,75 @@ def test_a_real_set_scores_exactly_the_floor(tiny_eval):
     scorer = Scorer(load_classifier(root / "clf.pdclf"), reals)
     assert scorer.score(reals.other) == scorer.floor()
     assert scorer.score(reals.held_out)["fid"] == pytest.approx(0.0, abs=1e-4)
+
+
+class _RealDigits(Engine):
+    """A stand-in 'generator' that answers the digit d with real held-out images of digit (d + shift) % 10
+    (it ignores the noise)."""
+
+    def __init__(self, images, labels, shift=0):
+        super().__init__(nz=4, source=Path("real"), step=0, description="real digits", num_classes=10)
+        self.by_class = [images[labels == d] for d in range(10)]
+        self.shift, self.calls = shift, []
+
+    def _run(self, z, labels):
+        self.calls.append(labels)
+        served = np.zeros(10, int)  # the k-th request for a class gets that class's k-th image
+        picked = []
+        for d in labels:
+            source = self.by_class[(d + self.shift) % 10]
+            picked.append(source[served[d] % len(source)])
+            served[d] += 1
+        return np.stack(picked).astype(np.float32) / 127.5 - 1.0
+
+
+def test_conditional_scores(tiny_eval):
+    root, folder = tiny_eval
+    reals = RealSets.load("mnist", folder, 200, seed=0)
+    scorer = Scorer(load_classifier(root / "clf.pdclf"), reals)
+    honest = _RealDigits(reals.held_out, reals.held_out_labels)
+    result = scorer.score_generator(honest, seed=0)
+    asked = np.concatenate(honest.calls)
+    assert np.bincount(asked).tolist() == [20] * 10  # an equal number of each digit
+    images = honest(np.zeros((200, 4, 1, 1), np.float32), asked)
+    accuracy = scorer.classifier.accuracy_on(to_classifier_input(images), asked)
+    assert result["conditional_accuracy"] == pytest.approx(accuracy) and accuracy > 0.5
+    assert len(result["per_digit_fid"]) == 10 and result["per_digit_fid_mean"] == pytest.approx(
+        np.mean(result["per_digit_fid"]))
+    liar = scorer.score_generator(_RealDigits(reals.held_out, reals.held_out_labels, shift=3), seed=0)
+    assert liar["conditional_accuracy"] < accuracy - 0.4  # good digits, but not the ones asked for
+    assert liar["per_digit_fid_mean"] > result["per_digit_fid_mean"]
+    assert liar["fid"] == pytest.approx(result["fid"])  # the same images overall: only the labels tell them apart
+    # the floor: the real set with its own labels
+    floor = scorer.floor(conditional=True)
+    assert floor == scorer.score(reals.other, reals.other_labels)
+    assert floor["conditional_accuracy"] == pytest.approx(scorer.classifier.accuracy_on(reals.other,
+                                                                                         reals.other_labels))
+    assert "conditional_accuracy" not in scorer.floor()
+
+
+def test_eval_tool_on_a_conditional_run(tiny_eval, tiny_cond_run, tmp_path):
+    root, folder = tiny_eval
+    result = run_tool("eval.py", "--run", str(tiny_cond_run), "--data-dir", str(folder), "--classifier",
+                      str(root / "clf.pdclf"), "-n", "200", "--out", str(tmp_path), cwd=tmp_path)
+    report = json.loads((tmp_path / "eval.json").read_text())
+    for part in ("samples", "real_vs_real"):
+        assert 0 <= report[part]["conditional_accuracy"] <= 1 and len(report[part]["per_digit_fid"]) == 10
+    assert "conditional accuracy" in result.stdout and "FID of digit 9" in result.stdout
+    # beside an unconditional report, the conditional rows show '-'
+    run_tool("eval.py", "--run", str(root / "output/g"), "--data-dir", str(folder), "--classifier",
+             str(root / "clf.pdclf"), "-n", "200", "--out", str(tmp_path / "plain"), cwd=tmp_path)
+    compared = run_tool("eval.py", "--compare", str(tmp_path / "eval.json"), str(tmp_path / "plain/eval.json"),
+                        cwd=tmp_path).stdout
+    row = next(line for line in compared.splitlines() if line.startswith("conditional accuracy"))
+    assert row.split()[3] == "-"
+
+
+def test_in_training_evaluation_of_a_conditional_run(tiny_eval, tmp_path):
+    root, folder = tiny_eval
+    result = run_tool("train.py", "-c", str(ROOT / "configs/cdcgan.yaml"), "-o", *TINY, f"data.dir={folder}",
+                      "train.epochs=1", "eval.every_epochs=1", "eval.num_samples=100",
+                      f"eval.classifier={root / 'clf.pdclf'}", cwd=tmp_path)
+    rows = (tmp_path / "output/cdcgan/evals.csv").read_text().splitlines()
+    assert rows[0].endswith(",conditional_accuracy") and len(rows) == 2
+    assert "conditional accuracy" in result.stderr

@@ -219,3 +219,70 @@ def test_export_again_replaces_the_folder(exported, tiny_run, tmp_path):
     assert meta["files"]["onnx"] is None and meta["source"].endswith("step_00000010.pdckpt")
     assert set(meta["parity_max_abs_diff"]) == {"inference"}
     assert not list(tmp_path.glob(".again.tmp-*"))  # the staging folder is gone
+
+
+@pytest.fixture(scope="module")
+def cond_exported(tiny_cond_run):
+    """tools/export.py --onnx of the conditional tiny run."""
+    run_tool("export.py", "--run", str(tiny_cond_run), "--onnx", cwd=tiny_cond_run.parent)
+    return tiny_cond_run / "export"
+
+
+def test_conditional_export_takes_labels(cond_exported, tiny_cond_run):
+    meta = read_metadata(cond_exported)
+    assert meta["num_classes"] == 10 and meta["model"]["num_classes"] == 10
+    assert meta["labels_input"] == {"name": "labels", "shape": [None], "dtype": "int64"}
+    assert max(meta["parity_max_abs_diff"].values()) <= PARITY_TOLERANCE
+    generator, _ = load_generator(tiny_cond_run)
+    inference = InferenceEngine(cond_exported, meta, "cpu")
+    onnx = OnnxEngine(cond_exported, meta, "cpu")
+    assert inference.num_classes == onnx.num_classes == 10
+    for n, seed in ((30, 0), (1, 5), (7, 9)):
+        z, labels = noise_for_seed(seed, n, 16), np.arange(n) % 10
+        reference = generate(generator, z, labels)
+        for engine in (inference, onnx):
+            assert np.abs(engine(z, labels) - reference).max() <= 1e-4, engine.name
+    z = noise_for_seed(0, 10, 16)
+    assert np.abs(onnx(z, np.full(10, 3)) - onnx(z, np.full(10, 8))).max() > 1e-3  # the labels reach the program
+    for engine in (inference, onnx):
+        with pytest.raises(UserError, match="conditional .*pass labels"):
+            engine(z)
+        with pytest.raises(UserError, match="takes class ids, not the mix"):
+            engine(z, np.full((10, 10), 0.1, np.float32))
+
+
+def test_unconditional_export_refuses_labels(exported, tiny_run):
+    folder, _ = exported
+    assert read_metadata(folder)["num_classes"] == 0 and read_metadata(folder)["labels_input"] is None
+    for engine in ("inference", "onnx"):
+        with pytest.raises(UserError, match="unconditional .*takes no labels"):
+            open_engine(engine, tiny_run, folder, "cpu")(noise_for_seed(0, 2, 16), np.array([1, 2]))
+
+
+def test_metadata_from_before_num_classes_means_unconditional(exported, tmp_path):
+    folder, _ = exported
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    meta = json.loads((old / METADATA).read_text())
+    for key in ("num_classes", "labels_input"):
+        del meta[key]
+    (old / METADATA).write_text(json.dumps(meta))
+    assert read_metadata(old)["num_classes"] == 0
+    assert InferenceEngine(old, read_metadata(old), "cpu")(noise_for_seed(0, 2, 16)).shape == (2, 1, 28, 28)
+    meta["num_classes"] = -1
+    (old / METADATA).write_text(json.dumps(meta))
+    with pytest.raises(UserError, match="corrupt"):
+        read_metadata(old)
+
+
+def test_infer_tool_conditional_engines_agree(cond_exported, tiny_cond_run, tmp_path):
+    arrays = {}
+    for engine in ("dygraph", "inference", "onnx"):
+        run_tool("infer.py", "--run", str(tiny_cond_run), "--engine", engine, "--digit", "4", "-n", "12", "--npy",
+                 "--out", str(tmp_path / engine), cwd=tmp_path)
+        arrays[engine] = np.load(tmp_path / engine / "samples_seed0_digit4.npy").astype(int)
+    assert np.abs(arrays["inference"] - arrays["dygraph"]).max() <= 1
+    assert np.abs(arrays["onnx"] - arrays["dygraph"]).max() <= 1
+    result = run_tool("infer.py", "--run", str(tiny_cond_run), "--engine", "onnx", "--interpolate", "3", "7",
+                      "--digits", "1", "4", "--out", str(tmp_path / "walk"), cwd=tmp_path, check=False)
+    assert_one_line_error(result, "dygraph engine", "--digits D D")

@@ -51,8 +51,8 @@ def _after_step(monkeypatch, step, action):
     """Run ``action(trainer)`` right after training step ``step`` (1-based) of every Trainer."""
     original = Trainer.train_step
 
-    def train_step(self, real):
-        stats = original(self, real)
+    def train_step(self, real, real_labels=None):
+        stats = original(self, real, real_labels)
         if self.step == step:
             action(self)
         return stats

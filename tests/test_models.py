@@ -97,3 +97,86 @@ def test_whole_map_layers_match_stock_paddle(bias):
         # other inputs fall back to the stock kernel
         other = paddle.randn([2, shape[1], 3, 3] if shape[2] == 1 else [2, shape[1], 9, 9])
         np.testing.assert_allclose(fast(other).numpy(), stock(other).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# state_dict of the unconditional 28x28 nets (nz=16, ngf=8, ndf=8) as it was before conditional models existed:
+# checkpoints and generator files written then must load into today's nets unchanged
+UNCONDITIONAL_G_KEYS = [
+    ("blocks.0.0.weight", [16, 16, 7, 7]), ("blocks.0.1.weight", [16]), ("blocks.0.1.bias", [16]),
+    ("blocks.0.1._mean", [16]), ("blocks.0.1._variance", [16]), ("blocks.1.0.weight", [16, 8, 4, 4]),
+    ("blocks.1.1.weight", [8]), ("blocks.1.1.bias", [8]), ("blocks.1.1._mean", [8]), ("blocks.1.1._variance", [8]),
+    ("blocks.2.0.weight", [8, 1, 4, 4]),
+]
+UNCONDITIONAL_D_KEYS = [
+    ("blocks.0.0.weight", [8, 1, 4, 4]), ("blocks.1.0.weight", [16, 8, 4, 4]), ("blocks.1.1.weight", [16]),
+    ("blocks.1.1.bias", [16]), ("blocks.1.1._mean", [16]), ("blocks.1.1._variance", [16]),
+    ("blocks.2.weight", [1, 16, 7, 7]),
+]
+
+
+def _keys(net):
+    return [(k, list(v.shape)) for k, v in net.state_dict().items()]
+
+
+def test_unconditional_nets_keep_their_parameters():
+    g, d = build_models(28, 16, 8, 8)
+    assert _keys(g) == UNCONDITIONAL_G_KEYS and _keys(d) == UNCONDITIONAL_D_KEYS
+    assert g.num_classes == d.num_classes == 0
+    with pytest.raises(ValueError, match="unconditional"):
+        g(paddle.randn([2, 16, 1, 1]), paddle.to_tensor([1, 2]))
+    with pytest.raises(ValueError, match="unconditional"):
+        d(paddle.randn([2, 1, 28, 28]), paddle.to_tensor([1, 2]))
+
+
+def test_conditional_nets_read_the_label_in_their_first_layer():
+    g, d = build_models(28, 16, 8, 8, num_classes=10)
+    # z and the one-hot label enter G's first layer together; the image and 10 label planes D's
+    assert _keys(g) == [(k, [26, 16, 7, 7] if k == "blocks.0.0.weight" else shape) for k, shape in UNCONDITIONAL_G_KEYS]
+    assert _keys(d) == [(k, [8, 11, 4, 4] if k == "blocks.0.0.weight" else shape) for k, shape in UNCONDITIONAL_D_KEYS]
+    with pytest.raises(ValueError, match="conditional"):
+        g(paddle.randn([2, 16, 1, 1]))
+    with pytest.raises(ValueError, match="conditional"):
+        d(paddle.randn([2, 1, 28, 28]))
+
+
+@pytest.mark.parametrize("size", [28, 32, 64])
+def test_conditional_shapes(size):
+    paddle.seed(0)
+    g, d = build_models(size, 16, 8, 8, num_classes=10)
+    labels = paddle.to_tensor([0, 3, 9], dtype="int64")
+    images = g(paddle.randn([3, 16, 1, 1]), labels)
+    assert list(images.shape) == [3, 1, size, size] and list(d(images, labels).shape) == [3]
+
+
+def test_generator_labels_change_the_image_and_one_hot_rows_equal_ids():
+    paddle.seed(2)
+    g, _ = build_models(28, 16, 8, 8, num_classes=10)
+    g.eval()
+    z = paddle.randn([10, 16, 1, 1])
+    ids = paddle.arange(10, dtype="int64")
+    by_id = g(z, ids).numpy()
+    np.testing.assert_array_equal(g(z, paddle.nn.functional.one_hot(ids, 10)).numpy(), by_id)
+    other = g(z, (ids + 1) % 10).numpy()
+    assert np.abs(other - by_id).max() > 1e-4
+    halfway = g(z, paddle.full([10, 10], 0.1)).numpy()  # any mix of classes is an input too
+    assert halfway.shape == by_id.shape
+
+
+def test_label_planes_discriminator():
+    """D(x, y) is the plain discriminator's net applied to x with 10 constant planes: 1 for class y, 0 else."""
+    paddle.seed(4)
+    _, d = build_models(28, 16, 8, 8, num_classes=10)
+    d.eval()  # BatchNorm's running statistics: each image is judged on its own
+    images = paddle.randn([4, 1, 28, 28])
+    labels = paddle.to_tensor([0, 1, 2, 2], dtype="int64")
+    planes = np.zeros((4, 10, 28, 28), np.float32)
+    planes[np.arange(4), labels.numpy()] = 1.0
+    by_hand = d.blocks(paddle.concat([images, paddle.to_tensor(planes)], axis=1)).flatten()
+    np.testing.assert_allclose(d(images, labels).numpy(), by_hand.numpy(), rtol=1e-5, atol=1e-6)
+    # the first layer's kernel for class 2's plane moves exactly the logits of the images labelled 2
+    before = d(images, labels).numpy()
+    weight = d.blocks[0][0].weight.numpy()
+    weight[:, 1 + 2] += 0.1
+    d.blocks[0][0].weight.set_value(weight)
+    moved = np.abs(d(images, labels).numpy() - before) > 1e-4
+    assert moved.tolist() == [False, False, True, True]

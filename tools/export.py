@@ -2,9 +2,9 @@
 
 python tools/export.py [--run output/dcgan] [--checkpoint FILE] [--out DIR] [--onnx]
 
-Writes <run>/export/: generator.json + generator.pdiparams (paddle.jit.save, BatchNorm in eval mode),
-metadata.json and, with --onnx, generator.onnx (needs: pip install -e ".[export]"). Run the export with
-python tools/infer.py --engine inference (or --engine onnx).
+Writes <run>/export/: generator.json + generator.pdiparams (paddle.jit.save, BatchNorm in eval mode; the inputs
+are z and, for a conditional run, labels), metadata.json and, with --onnx, generator.onnx (needs:
+pip install -e ".[export]"). Run the export with python tools/infer.py --engine inference (or --engine onnx).
 """
 
 from paddle_dcgan import cli

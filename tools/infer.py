@@ -7,6 +7,11 @@ python tools/infer.py --engine onnx --z noise.npy --npy                  # ONNX 
 
 --run uses the run's generator.pdparams (its last step); --checkpoint <run>/generator_best.pdparams
 takes the step with the lowest in-training FID instead.
+
+Conditional models (model.num_classes=10, configs/cdcgan.yaml):
+python tools/infer.py --run output/cdcgan --digit 7 -n 64                # 64 sevens: grid_seed0_digit7.png
+python tools/infer.py --run output/cdcgan --digit-grid                   # row d = digit d: digit_grid_seed0.png
+python tools/infer.py --run output/cdcgan --interpolate 3 7 --digits 1 4  # a walk from a 1 to a 4
 """
 
 from pathlib import Path
@@ -31,11 +36,24 @@ def main() -> None:
     what.add_argument("--interpolate", type=cli.whole_number(0), nargs=2, metavar=("SEED_A", "SEED_B"),
                       help="write a latent walk (slerp) from seed A's digit to seed B's as a PNG strip and a GIF")
     parser.add_argument("--steps", type=int, default=10, help="images in the --interpolate walk")
+    parser.add_argument("--digit", type=int, help="conditional models: draw only this digit (0-9); without it "
+                                                  "the digits are drawn at random from the seed")
+    parser.add_argument("--digit-grid", action="store_true", help="conditional models: a 10 x 10 grid, row d "
+                                                                  "digit d, each column one noise vector from --seed")
+    parser.add_argument("--digits", type=int, nargs=2, metavar=("A", "B"),
+                        help="conditional models, with --interpolate: walk from digit A to digit B "
+                             "(default: the digits the two seeds draw)")
     parser.add_argument("--out", help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
     parser.add_argument("--npy", action="store_true", help="also write samples_<seed or noise file>.npy "
                                                            "(uint8 [N, C, H, W])")
     args = parser.parse_args()
+    if args.digit_grid and (args.z or args.interpolate or args.digit is not None):
+        parser.error("--digit-grid draws every digit from --seed's noise; drop --z, --interpolate and --digit")
+    if args.digit is not None and args.interpolate:
+        parser.error("--interpolate takes the digits of its two ends as --digits A B, not --digit")
+    if args.digits and not args.interpolate:
+        parser.error("--digits A B goes with --interpolate; to draw one digit use --digit D")
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
     from paddle_dcgan import sampling
@@ -44,11 +62,15 @@ def main() -> None:
     engine = open_engine(args.engine, cli.generator_source(args), args.export, args.device)
     out = Path(args.out) if args.out else output_folder(engine)
     if args.interpolate:
-        written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps)
+        written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps, digits=args.digits)
+        what = f"{args.steps}-step walk"
+    elif args.digit_grid:
+        written = sampling.write_digit_grid(engine, out, args.seed)
+        what = "digit grid"
     else:
-        written = sampling.write_samples(engine, out, args.num, args.seed, args.z, args.individual, args.npy)
-    what = f"{args.steps}-step walk" if args.interpolate else f"the noise in {args.z}" if args.z else \
-        f"{args.num} digits"
+        written = sampling.write_samples(engine, out, args.num, args.seed, args.z, args.individual, args.npy,
+                                         args.digit)
+        what = f"the noise in {args.z}" if args.z else f"{args.num} digits"
     print(f"{what} from {engine.source} (step {engine.step}, {engine.description}) -> " + ", ".join(map(str, written)))
 
 if __name__ == "__main__":

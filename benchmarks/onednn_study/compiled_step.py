@@ -149,7 +149,9 @@ class CompiledNet:
     def parameters(self) -> list:
         return []
 
-    def __call__(self, x: paddle.Tensor) -> paddle.Tensor:
+    def __call__(self, x: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
+        if labels is not None:  # steps.py passes None for unconditional nets
+            raise ValueError("CompiledNet compiles unconditional nets only (model.num_classes=0)")
         if self.input_needs_grad and x.stop_gradient:
             x = x.detach()
             x.stop_gradient = False
