@@ -32,12 +32,13 @@ def overrides(args: argparse.Namespace) -> list[str]:
     return [item for group in args.override for item in group]
 
 
-def add_generator_args(parser: argparse.ArgumentParser) -> None:
-    """``--run`` / ``--checkpoint`` / ``--device``: which trained generator to use, and where."""
+def add_generator_args(parser: argparse.ArgumentParser, device: bool = True) -> None:
+    """``--run`` / ``--checkpoint`` (/ ``--device``): which trained generator to use (and where)."""
     parser.add_argument("--run", default="output/dcgan",
                         help="run folder (uses its generator.pdparams, else its newest checkpoint)")
     parser.add_argument("--checkpoint", help="a generator.pdparams or .pdckpt file; overrides --run")
-    parser.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
+    if device:
+        parser.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
 
 
 def generator_source(args: argparse.Namespace) -> str:

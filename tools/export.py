@@ -12,9 +12,7 @@ from paddle_dcgan import cli
 
 def main() -> None:
     parser = cli.parser(__doc__)
-    parser.add_argument("--run", default="output/dcgan",
-                        help="run folder (uses its generator.pdparams, else its newest checkpoint)")
-    parser.add_argument("--checkpoint", help="a generator.pdparams or .pdckpt file; overrides --run")
+    cli.add_generator_args(parser, device=False)  # export takes no --device
     parser.add_argument("--out", help="export folder (default: <run>/export); an earlier export there is replaced")
     parser.add_argument("--onnx", action="store_true", help="also convert to generator.onnx with paddle2onnx")
     args = parser.parse_args()
