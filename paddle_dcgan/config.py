@@ -61,7 +61,8 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     epochs: int = 40  # passes over the training images (40 x 4,000 subset digits: 6.5-7 min measured on 2 CPU cores)
-    batch_size: int = 64  # images per step (real images for D; as many fakes)
+    batch_size: int = 64  # images per step (real images for D; as many fakes); with several processes, all of theirs
+    shards: int = 0  # BatchNorm shards of a batch, 0 = one per process; =N in one process repeats an N-process run
     log_every: int = 20  # steps between log lines
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
     keep_checkpoints: int = 3  # newest full checkpoints kept in <run>/checkpoints; older ones are deleted
@@ -226,6 +227,9 @@ def validate(cfg: Config) -> None:
         _check(0 <= getattr(o, key) < 1, f"optim.{key}", getattr(o, key), "0 <= beta < 1")
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
+    _check(t.shards >= 0, "train.shards", t.shards, "0 (one per process) or an integer >= 1")
+    _check(t.shards == 0 or t.batch_size % t.shards == 0, "train.shards", t.shards,
+           f"a divisor of train.batch_size={t.batch_size}, or 0")
     _check(t.log_every >= 1, "train.log_every", t.log_every, "an integer >= 1")
     _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (every epoch) or steps >= 1")
     _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", t.keep_checkpoints, "an integer >= 1")

@@ -14,10 +14,14 @@ generator.pdparams again when it is missing or older than the checkpoint.
 Everything that can be wrong with the input (config, checkpoint, data, device,
 classifier, a run folder in use) is checked in :class:`Trainer`'s constructor;
 only :meth:`Trainer.fit` writes to disk.
+
+Started by ``paddle.distributed.launch``, every process runs this loop on its
+slice of each batch and process 0 alone writes (parallel.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import time
@@ -28,7 +32,7 @@ import numpy as np
 import paddle
 
 from . import checkpoint as ckpt
-from . import cpu_tuning, data, run_folder, visualize
+from . import cpu_tuning, data, parallel, run_folder, visualize
 from .amp import choose_precision
 from .config import RESUME_KEYS, Config, get
 from .dashboard import Dashboard
@@ -74,21 +78,29 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, resume: str | None = None):
-        setup_logging()
+        setup_logging(logging.INFO if parallel.launched_rank() == 0 else logging.WARNING)  # one voice per run
         with holding_notices() as self.start_notices:  # shown by fit(), once the run folder is this run's
             self._load(cfg, resume)
 
     def _load(self, cfg: Config, resume: str | None) -> None:
         """Check everything (config, checkpoint, data, device, classifier, run folder) and build the run."""
         self.cfg = cfg
-        self.device = select_device(cfg.device)  # first: weights loaded below land on this device
+        # first: weights loaded below land on this device; each launched process takes the GPU it was given
+        self.device = select_device(cfg.device, parallel.launched_gpu(), parallel.launched_processes())
+        self.world = parallel.join()
+        self.shards = self._shards()
         named_run = Path(cfg.output_dir) / cfg.run_name
-        if resume:  # before reading it: a run in training may have no checkpoint yet, or be rotating them
+        if resume and self.world.writes:  # before reading it: a run in training may be rotating its checkpoints
             run_folder.check_not_in_use(ckpt.run_folder_of(ckpt.resume_target(resume, named_run)))
         resume_path = ckpt.find_checkpoint(resume, named_run) if resume else None
         saved = ckpt.load_checkpoint(resume_path) if resume_path else None
         if saved:
             _check_resumable(saved, cfg, resume_path)
+            if saved.get("shards", 1) != self.shards:
+                s = saved.get("shards", 1)
+                raise UserError(f"cannot resume {resume_path}: its batch was split in {s} BatchNorm shard(s) "
+                                f"({s} process(es) or train.shards={s}), this start splits it in {self.shards}; "
+                                f"launch {s} process(es) with train.shards=0, or add -o train.shards={s}")
         self.dataset, self.data_folder = data.resolve(cfg.data.name, cfg.data.dir, cfg.data.download,
                                                       cfg.data.download_timeout, "train")
         if saved and saved["dataset"] != self.dataset:
@@ -97,13 +109,17 @@ class Trainer:
         images, labels = data.load_split(self.dataset, self.data_folder, "train")
         self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
                                     cfg.train.batch_size, cfg.seed)
-        self.scorer = self._make_scorer(images, labels) if cfg.eval.every_epochs else None
-        self.dashboard = Dashboard(cfg.train.visualdl)  # imports visualdl only when on; missing = UserError
+        writes = self.world.writes
+        self.scorer = self._make_scorer(images, labels) if cfg.eval.every_epochs and writes else None
+        # imports visualdl only when on; missing = UserError
+        self.dashboard = Dashboard(cfg.train.visualdl and writes)
         self.precision = choose_precision(cfg.train.amp, self.device)
         if saved:
             self.run_dir, self.folder_note = ckpt.run_folder_of(resume_path), None
-        else:
+        elif writes:
             self.run_dir, self.folder_note = run_folder.new_run_folder(cfg.output_dir, cfg.run_name)
+        else:  # never written to by this process
+            self.run_dir, self.folder_note = named_run, None
 
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -127,6 +143,22 @@ class Trainer:
         self.resumed_from = resume_path if saved else None
         if saved:
             self._restore(saved, resume_path)
+        # what the steps call: under paddle.DataParallel with several processes (built last: it
+        # broadcasts process 0's weights); self.generator / self.discriminator keep their state_dict keys
+        self.train_generator = self.world.wrap(self.generator)
+        self.train_discriminator = self.world.wrap(self.discriminator)
+
+    def _shards(self) -> int:
+        """BatchNorm shards of a step (train.shards, 0 = one per process), checked against the processes."""
+        t, processes = self.cfg.train, self.world.size
+        shards = t.shards or processes
+        if processes > 1 and shards != processes:
+            raise UserError(f"train.shards={t.shards} with {processes} processes: each process takes one shard; "
+                            f"use -o train.shards=0 (or {processes}), or launch {t.shards} processes")
+        if t.batch_size % shards:
+            raise UserError(f"train.batch_size={t.batch_size} (the batch of all processes together) does not split "
+                            f"into {shards} equal parts; use a multiple of {shards}")
+        return shards
 
     def _make_scorer(self, train_images: np.ndarray, train_labels: np.ndarray):
         from .evaluation import make_scorer, training_reference
@@ -157,6 +189,7 @@ class Trainer:
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler else None,
             "ema": self.ema.state_dict() if self.ema else None,
+            "shards": self.shards,
         }
 
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
@@ -185,9 +218,11 @@ class Trainer:
     def _save_generator(self, name: str) -> None:
         save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name)
 
-    def save(self) -> Path:
-        """A full checkpoint of this step, then ``generator.pdparams`` for sampling."""
+    def save(self) -> Path | None:
+        """A full checkpoint of this step, then ``generator.pdparams`` for sampling (process 0; None elsewhere)."""
         self._stop_if_diverged(weight_problem(generator=self.generator, discriminator=self.discriminator))
+        if not self.world.writes:
+            return None
         path = ckpt.save_checkpoint(self.run_dir, self._state(), self.cfg.train.keep_checkpoints)
         self._save_generator("generator.pdparams")
         log.info("saved %s", path)
@@ -234,6 +269,8 @@ class Trainer:
         end was checkpointed by an older version before these files were written.
         """
         self._stop_if_diverged(weight_problem(generator=self.generator, discriminator=self.discriminator))
+        if not self.world.writes:
+            return
         if self.scorer and epoch % self.cfg.eval.every_epochs == 0 \
                 and not any(e["step"] == self.step for e in self.history.evals):
             self.evaluate(epoch)
@@ -257,6 +294,7 @@ class Trainer:
     def train_step(self, real: paddle.Tensor, real_labels: np.ndarray | None = None) -> dict[str, float]:
         """One D step and one G step on the batch ``real``; returns the step's statistics.
 
+        ``real``: the whole batch of the step (with several processes each trains on its slice);
         ``real_labels``: the batch's class ids [B]; used by a conditional model only.
         """
         seed, batch_size, m = self.cfg.seed, self.cfg.train.batch_size, self.cfg.model
@@ -265,11 +303,15 @@ class Trainer:
         if m.num_classes:
             if real_labels is None:
                 raise ValueError(f"this model is conditional ({m.num_classes} classes); pass the batch's labels")
-            real_y = paddle.to_tensor(real_labels, dtype="int64")
-            fake_y = random_labels(seed, STREAM_FAKE_LABELS, self.step, batch_size, m.num_classes)
-        fake, stats = discriminator_step(self.generator, self.discriminator, self.opt_d, real, z, real_y, fake_y,
-                                         self.precision, self.cfg.train.real_label)
-        stats.update(generator_step(self.discriminator, self.opt_g, fake, fake_y, self.precision))
+            real_y = self.world.part(paddle.to_tensor(real_labels, dtype="int64"))
+            fake_y = self.world.part(random_labels(seed, STREAM_FAKE_LABELS, self.step, batch_size, m.num_classes))
+        real, z = self.world.part(real), self.world.part(z)
+        fakes, stats = discriminator_step(self.train_generator, self.train_discriminator, self.opt_d, real, z,
+                                          real_y, fake_y, self.precision, self.cfg.train.real_label,
+                                          self.shards // self.world.size)
+        stats.update(generator_step(self.train_discriminator, self.opt_g, fakes, fake_y, self.precision))
+        self.world.average_batchnorm(self.generator, self.discriminator)
+        stats = self.world.mean(stats)
         if self.ema:
             self.ema.update()
         self.step += 1
@@ -293,6 +335,13 @@ class Trainer:
         if self.folder_note:
             log.info("%s", self.folder_note)
         log.info("run folder %s | device %s | %s", self.run_dir, self.device, cpu_tuning.describe())
+        if self.world.size > 1:
+            log.info("data-parallel over %d processes (%s): each step's batch of %d = %d x %d, one BatchNorm shard "
+                     "per process; process 0 writes", self.world.size, parallel.backend(), cfg.train.batch_size,
+                     self.world.size, cfg.train.batch_size // self.world.size)
+        elif self.shards > 1:
+            log.info("each batch of %d runs as %d BatchNorm shards of %d (train.shards), as %d processes would",
+                     cfg.train.batch_size, self.shards, cfg.train.batch_size // self.shards, self.shards)
         log.info("config:\n%s", cfg.to_yaml().rstrip())
         log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, self.data_folder,
                  len(self.batches.images), len(self.batches))
@@ -320,18 +369,28 @@ class Trainer:
             log.info("writing generator.pdparams of step %d: the run stopped before writing it", self.step)
             self._save_generator("generator.pdparams")
 
+    def _run_files(self) -> contextlib.ExitStack:
+        """The run folder's lock, train.log and dashboard, held while training (process 0 only)."""
+        stack = contextlib.ExitStack()
+        if self.world.writes:
+            stack.enter_context(run_folder.RunLock(self._open_run()))
+            stack.enter_context(log_to_file(self.run_dir / "train.log"))
+            stack.enter_context(self.dashboard.open(self.run_dir, self.history, len(self.batches)))
+        return stack
+
     def fit(self) -> Path:
         """Train to ``train.epochs``; returns the run folder. Ctrl-C saves, then raises TrainingStopped."""
         cfg = self.cfg.train
-        with run_folder.RunLock(self._open_run()), log_to_file(self.run_dir / "train.log"), \
-                self.dashboard.open(self.run_dir, self.history, len(self.batches)):
-            self._announce()
-            self._finish_interrupted_work()
+        with self._run_files():
+            if self.world.writes:
+                self._announce()
+                self._finish_interrupted_work()
             if self.step >= self.total_steps:
                 log.info("nothing to do: the run is at step %d and train.epochs=%d ends at step %d; raise "
                          "train.epochs to continue", self.step, cfg.epochs, self.total_steps)
                 return self.run_dir
-            write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
+            if self.world.writes:
+                write_text(self.run_dir / "config.yaml", self.cfg.to_yaml())
             reporter = StepReporter(self.total_steps, len(self.batches), cfg.epochs, cfg.batch_size, cfg.log_every)
             self.generator.train()
             self.discriminator.train()
@@ -360,7 +419,7 @@ class Trainer:
             at_epoch_end = self.step % len(self.batches) == 0
             if at_epoch_end:
                 self.end_of_epoch(epoch + 1)
-            if stop.requested and self.step < self.total_steps:
+            if self.world.any(stop.requested) and self.step < self.total_steps:  # every process stops here
                 reporter.clear()
                 self.save()
                 log.info("stopped at step %d; continue with --resume latest", self.step)

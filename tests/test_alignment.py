@@ -68,8 +68,8 @@ def test_training_steps_agree():
     for _ in range(3):
         z = rng.standard_normal((8, 16, 1, 1), dtype=np.float32)
         real = np.tanh(rng.standard_normal((8, 1, 28, 28), dtype=np.float32))
-        fake, stats = discriminator_step(g, d, opt_d, paddle.to_tensor(real), paddle.to_tensor(z))
-        stats.update(generator_step(d, opt_g, fake))
+        fakes, stats = discriminator_step(g, d, opt_d, paddle.to_tensor(real), paddle.to_tensor(z))
+        stats.update(generator_step(d, opt_g, fakes))
         t_stats = gan_step(tg, td, t_opt_g, t_opt_d, torch.from_numpy(real), torch.from_numpy(z))
         assert t_stats.keys() == stats.keys()
         for key in stats:

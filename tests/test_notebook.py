@@ -20,3 +20,7 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     assert namespace["images"].shape == (64, 1, 28, 28)
     assert namespace["info"].step == namespace["cfg"].train.epochs * 62  # 4,000 subset digits / 64 per batch
     assert os.path.exists(tmp_path / "output" / "quickstart" / "progress.gif")
+    assert namespace["walk"].shape == (10, 1, 28, 28)
+    assert namespace["rows"].shape == (100, 1, 28, 28) and namespace["sevens"].shape == (16, 1, 28, 28)
+    assert namespace["three_to_eight"].shape == (10, 1, 28, 28)
+    assert namespace["G_digits"].num_classes == 10
