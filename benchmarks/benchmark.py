@@ -1,5 +1,9 @@
 """Training and sampling speed of paddle-dcgan: paddle as installed, paddle tuned, a PyTorch twin.
 
+Columns: paddle as installed (no tune_cpu(), paddle's own conv kernels); tuned with paddle's own
+conv kernels (train.kernels=paddle); paddle tuned (the defaults of tools/train.py: tune_cpu() and
+train.kernels=auto, i.e. the oneDNN kernels of paddle_dcgan/onednn.py where they build); the twin.
+
     python benchmarks/benchmark.py --profile   # the README's tables (add the PyTorch column: pip install torch)
     python benchmarks/benchmark.py --quick     # a smoke run: few steps, two rounds
     python benchmarks/benchmark.py --levers    # each speed lever on / off (benchmarks/levers.py)
@@ -23,6 +27,7 @@ from paddle_dcgan import cli
 from paddle_dcgan.cpu_tuning import cpu_info, usable_cores
 
 PADDLE_AS_INSTALLED, PADDLE_TUNED, TORCH_TWIN = "paddle as installed", "paddle tuned", "pytorch twin"
+PADDLE_KERNELS = "tuned, stock convs"  # tune_cpu() but train.kernels=paddle: what the oneDNN kernels add
 
 # (full run, --quick); a flag given explicitly wins over both
 AMOUNTS = {
@@ -147,7 +152,9 @@ def main() -> None:
     if args.levers:
         jobs = levers.jobs(options)
     else:
-        jobs = [Job(PADDLE_AS_INSTALLED, "paddle", options, AS_INSTALLED),
+        stock = {**options, "overrides": [*options["overrides"], "train.kernels=paddle"]}
+        jobs = [Job(PADDLE_AS_INSTALLED, "paddle", stock, AS_INSTALLED),
+                Job(PADDLE_KERNELS, "paddle", stock, TUNED),
                 Job(PADDLE_TUNED, "paddle", {**options, "profile": args.profile}, TUNED)]
         if not args.no_torch and torch_installed():
             jobs.append(Job(TORCH_TWIN, "torch", {**options, "profile": args.profile}, TORCH_DEFAULTS))

@@ -51,6 +51,9 @@ RECIPES = {
     "smooth0.9": {"train.real_label": 0.9},
     "smooth0.9/ema0.995": {"train.real_label": 0.9, "train.ema_decay": 0.995, "model.sample_bn": "recomputed"},
     "ngf128/ema0.995": {"model.ngf": 128, "train.ema_decay": 0.995, "model.sample_bn": "recomputed"},
+    # the labels MNIST comes with: G draws the digit it is told (uniform labels when sampling), D judges (image, digit)
+    "conditional": {"model.num_classes": 10},
+    "conditional/ema0.999": {"model.num_classes": 10, "train.ema_decay": 0.999, "model.sample_bn": "recomputed"},
 }
 TIMING_WARMUP, TIMING_WINDOW = 10, 50
 

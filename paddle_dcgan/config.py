@@ -26,6 +26,7 @@ EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
 NUM_CLASSES = (0, 10)  # model.num_classes: unconditional, or one class per digit (MNIST and Fashion-MNIST have 10)
 AMP_MODES = ("off", "float16", "bfloat16")
+KERNELS = ("auto", "onednn", "paddle")  # train.kernels (onednn.py)
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 SAMPLE_BN_POLICIES = ("running", "recomputed")  # sample_bn.py
 MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
@@ -69,6 +70,7 @@ class TrainConfig:
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
     ema_decay: float = 0.0  # sample from an exponential moving average of G's weights with this decay (warmed up); 0 = off
     real_label: float = 1.0  # D's target for real images; < 1 is one-sided label smoothing (0.9 is the usual choice)
+    kernels: str = "auto"  # the 4x4 stride-2 convolutions on CPU: onednn (onednn.py) | paddle; auto = onednn if it builds
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
 
@@ -238,6 +240,7 @@ def validate(cfg: Config) -> None:
     _check(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "0 (off) or 0 < decay < 1, e.g. 0.995")
     _check(0.5 < t.real_label <= 1, "train.real_label", t.real_label, "0.5 < label <= 1 (1 = no smoothing)")
     _check(t.amp in AMP_MODES, "train.amp", t.amp, " | ".join(AMP_MODES))
+    _check(t.kernels in KERNELS, "train.kernels", t.kernels, " | ".join(KERNELS))
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
     _check(cfg.eval.num_samples >= MIN_EVAL_SAMPLES, "eval.num_samples", cfg.eval.num_samples,
            f"an integer >= {MIN_EVAL_SAMPLES}")

@@ -79,6 +79,21 @@ def make_folder(path: Path) -> Path:
     return path
 
 
+def check_can_write(path: Path) -> Path:
+    """Raise now the UserError a later write of the file ``path`` would meet, without writing anything:
+    a folder in its place, or a nearest existing parent that is a file or not writable."""
+    if path.is_dir():
+        raise UserError(f"'{path}' is a folder; pass a file name to write, e.g. '{path / 'out.pdclf'}'")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"cannot write '{path}': '{parent}' is a file, not a folder; pass another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write '{path}': no permission to write in '{parent}'; pass a path you can write to")
+    return path
+
+
 def save_tagged(obj: dict[str, Any], file_format: str, path: Path) -> None:
     """paddle.save ``obj`` with its format tag and version, atomically."""
     tagged = {"format": file_format, "version": FORMAT_VERSION, **obj}

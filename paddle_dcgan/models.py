@@ -20,6 +20,9 @@ The layers whose kernel covers a whole 1x1 or base x base map (G's projection
 of z, D's read-out) are computed as one matrix product each
 (:class:`WholeMapConvTranspose2D`, :class:`WholeMapConv2D`): stock-layer
 subclasses with the same parameters and results, several times faster on CPU.
+The 4x4 stride-2 layers (:class:`StridedConv2D`, :class:`StridedConvTranspose2D`)
+are stock layers that a training run may hand oneDNN kernels (``train.kernels``,
+onednn.py).
 """
 
 from __future__ import annotations
@@ -83,9 +86,44 @@ class WholeMapConv2D(nn.Conv2D):
         return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
 
 
+def _strided(conv, x: paddle.Tensor) -> bool:
+    """Whether ``conv`` (4x4, stride 2, padding 1) should run ``x`` on its oneDNN kernel."""
+    return (conv.onednn_op is not None and x.place.is_cpu_place() and x.dtype == paddle.float32
+            and conv._stride == [2, 2] and conv._groups in (None, 1) and conv._dilation == [1, 1]
+            and conv._data_format == "NCHW")
+
+
+class StridedConv2D(nn.Conv2D):
+    """``nn.Conv2D`` (4x4, stride 2, padding 1) that runs on oneDNN once given the kernel (onednn.use_kernels).
+
+    Until then, on a GPU, or for anything but float32 NCHW it is the stock layer.
+    Same parameters and state_dict keys either way.
+    """
+
+    onednn_op = None  # onednn_conv2d of onednn.load(), set per layer by onednn.use_kernels
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        if not _strided(self, x):
+            return super().forward(x)
+        out = self.onednn_op(x, self.weight, 2, 1)
+        return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+
+
+class StridedConvTranspose2D(nn.Conv2DTranspose):
+    """``nn.Conv2DTranspose`` (4x4, stride 2, padding 1) that runs on oneDNN once given the kernel."""
+
+    onednn_op = None  # onednn_conv2d_transpose of onednn.load()
+
+    def forward(self, x: paddle.Tensor, output_size=None) -> paddle.Tensor:
+        if output_size is not None or self.output_padding or not _strided(self, x):
+            return super().forward(x, output_size)
+        out = self.onednn_op(x, self.weight, 2, 1)
+        return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+
+
 def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
     # Bias is dropped before BatchNorm: BN's own shift replaces it.
-    conv = WholeMapConvTranspose2D if stride == 1 and padding == 0 else nn.Conv2DTranspose
+    conv = WholeMapConvTranspose2D if stride == 1 and padding == 0 else StridedConvTranspose2D
     return nn.Sequential(
         conv(in_ch, out_ch, kernel, stride, padding, bias_attr=False),
         nn.BatchNorm2D(out_ch),
@@ -94,7 +132,7 @@ def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.S
 
 
 def _down(in_ch: int, out_ch: int, batch_norm: bool) -> nn.Sequential:
-    layers = [nn.Conv2D(in_ch, out_ch, 4, 2, 1, bias_attr=False)]
+    layers = [StridedConv2D(in_ch, out_ch, 4, 2, 1, bias_attr=False)]
     if batch_norm:
         layers.append(nn.BatchNorm2D(out_ch))
     layers.append(nn.LeakyReLU(0.2))
@@ -130,7 +168,7 @@ class Generator(nn.Layer):
             blocks.append(_up(width, width // 2, 4, 2, 1))
             width //= 2
         # [N, ngf, S/2, S/2] -> [N, channels, S, S]; Tanh matches data scaled to [-1, 1]
-        blocks.append(nn.Sequential(nn.Conv2DTranspose(ngf, channels, 4, 2, 1, bias_attr=False), nn.Tanh()))
+        blocks.append(nn.Sequential(StridedConvTranspose2D(ngf, channels, 4, 2, 1, bias_attr=False), nn.Tanh()))
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, z: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:

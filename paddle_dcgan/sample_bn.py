@@ -25,6 +25,7 @@ import paddle
 from paddle import nn
 
 from .noise import STREAM_BATCHNORM, noise
+from .onednn import use_kernels
 from .steps import quiet_batchnorm
 
 RECOMPUTE_BATCHES = 8  # noise batches the statistics are averaged over
@@ -76,6 +77,9 @@ def for_sampling(generator: nn.Layer, policy: str, seed: int) -> nn.Layer:
     if policy != "recomputed":
         raise ValueError(f"unknown BatchNorm sampling policy {policy!r}")
     prepared = copy.deepcopy(generator)
+    # on paddle's own kernels, whatever the training run used: the statistics written into a generator
+    # file are then the ones load_generator recomputes from a checkpoint, bit for bit
+    use_kernels(prepared, None)
     recompute_batchnorm(prepared, seed)
     prepared.eval()
     return prepared

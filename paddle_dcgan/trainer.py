@@ -32,7 +32,7 @@ import numpy as np
 import paddle
 
 from . import checkpoint as ckpt
-from . import cpu_tuning, data, parallel, run_folder, visualize
+from . import cpu_tuning, data, onednn, parallel, run_folder, visualize
 from .amp import choose_precision
 from .config import RESUME_KEYS, Config, get
 from .dashboard import Dashboard
@@ -127,6 +127,9 @@ class Trainer:
         m, o = cfg.model, cfg.optim
         self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf,
                                                           num_classes=m.num_classes)
+        kernels, self.kernels_note = onednn.choose(cfg.train.kernels, self.device)
+        for net in (self.generator, self.discriminator):
+            onednn.use_kernels(net, kernels)
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
                                            parameters=self.discriminator.parameters())
@@ -335,6 +338,7 @@ class Trainer:
         if self.folder_note:
             log.info("%s", self.folder_note)
         log.info("run folder %s | device %s | %s", self.run_dir, self.device, cpu_tuning.describe())
+        log.info("convolutions: %s", self.kernels_note)
         if self.world.size > 1:
             log.info("data-parallel over %d processes (%s): each step's batch of %d = %d x %d, one BatchNorm shard "
                      "per process; process 0 writes", self.world.size, parallel.backend(), cfg.train.batch_size,

@@ -42,7 +42,7 @@ def test_main_table_has_its_rows(tmp_path):
     assert re.match(r"paddle 3\.\S+ \| torch not measured \| CPU: .+, \d+ usable cores \| load average", lines[1])
     assert "nz 16, ngf 8, ndf 8" in lines[2] and "1 timed steps after 1 warm-up" in lines[2]
     columns = lines[5].split("  ")
-    assert [c.strip() for c in columns if c.strip()] == ["paddle as installed", "paddle tuned"]
+    assert [c.strip() for c in columns if c.strip()] == ["paddle as installed", "tuned, stock convs", "paddle tuned"]
     labels = [line[:46].strip() for line in lines]
     for row in ("train img/s, batch 8", "step GFLOP/s (% of GEMM limit), batch 8", "generate img/s (batch 16)",
                 "float32 GEMM GFLOP/s (64x64)", "data loader img/s (batch 8)"):
@@ -52,7 +52,8 @@ def test_main_table_has_its_rows(tmp_path):
     assert len(profile) == 6 and "G: WholeMapConvTranspose2D 16->16 @1x1" in profile[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.json"]  # nothing else written
     raw = json.loads((tmp_path / "raw.json").read_text())
-    assert {name: len(runs) for name, runs in raw["runs"].items()} == {"paddle as installed": 1, "paddle tuned": 1}
+    assert {name: len(runs) for name, runs in raw["runs"].items()} == {"paddle as installed": 1, "tuned, stock convs": 1,
+                                                                       "paddle tuned": 1}
     assert raw["medians"]["paddle tuned"]["train"]["8"]["img_s"] > 0
 
 

@@ -35,8 +35,8 @@ def unconditional():
 
 def test_cdcgan_config_is_a_small_diff_over_the_defaults():
     cfg = load_config(str(ROOT / "configs" / "cdcgan.yaml"))
-    assert cfg.run_name == "cdcgan" and cfg.model.num_classes == 10
-    cfg.run_name, cfg.model.num_classes = "dcgan", 0
+    assert cfg.run_name == "cdcgan" and cfg.model.num_classes == 10 and cfg.train.epochs == 60
+    cfg.run_name, cfg.model.num_classes, cfg.train.epochs = "dcgan", 0, 40
     assert cfg == load_config(None)  # nothing else differs
     assert Config().model.num_classes == 0 and "model.num_classes" in RESUME_KEYS
     with pytest.raises(UserError, match="'model.num_classes' = 5 is out of range; allowed: 0 .* or 10"):

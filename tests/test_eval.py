@@ -29,6 +29,17 @@ def tiny_eval(tmp_path_factory):
     return root, folder
 
 
+def test_train_classifier_checks_its_output_before_training(tiny_eval, tmp_path):
+    root, folder = tiny_eval
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for out, fragment in ((tmp_path, "is a folder"), (blocker / "clf.pdclf", "is a file, not a folder")):
+        result = run_tool("train_classifier.py", "--data", "mnist", "--data-dir", str(folder), "--epochs", "1",
+                          "--out", str(out), cwd=tmp_path, check=False)
+        assert_one_line_error(result, fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
 def test_classifier_is_reproducible_and_checksummed(tiny_eval, tmp_path):
     root, folder = tiny_eval
     first = load_classifier(root / "clf.pdclf")

@@ -38,7 +38,7 @@ def test_discriminator_structure():
     d = Discriminator(28, ndf=8)
     kinds = [[type(layer).__name__ for layer in block] if isinstance(block, paddle.nn.Sequential)
              else [type(block).__name__] for block in d.blocks]
-    assert kinds == [["Conv2D", "LeakyReLU"], ["Conv2D", "BatchNorm2D", "LeakyReLU"], ["WholeMapConv2D"]]
+    assert kinds == [["StridedConv2D", "LeakyReLU"], ["StridedConv2D", "BatchNorm2D", "LeakyReLU"], ["WholeMapConv2D"]]
     assert not any(isinstance(layer, (paddle.nn.Sigmoid, paddle.nn.Linear, paddle.nn.MaxPool2D))
                    for layer in d.sublayers())
     assert [c._stride for c in d.sublayers() if isinstance(c, paddle.nn.Conv2D)][:2] == [[2, 2], [2, 2]]

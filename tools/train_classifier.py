@@ -23,10 +23,15 @@ def main() -> None:
 
     from paddle_dcgan.classifier import default_classifier_path, train_classifier
     from paddle_dcgan.data import resolve
+    from paddle_dcgan.files import check_can_write
+    from paddle_dcgan.logs import holding_notices, setup_logging, show_notices
 
-    dataset, folder = resolve(args.data, args.data_dir, args.download, split="test")
+    setup_logging()
+    with holding_notices() as notices:  # shown only once every check below has passed
+        dataset, folder = resolve(args.data, args.data_dir, args.download, split="test")
+        out = check_can_write(Path(args.out) if args.out else default_classifier_path(dataset))
+    show_notices(notices)
     model = train_classifier(dataset, folder, args.epochs, args.seed)
-    out = Path(args.out) if args.out else default_classifier_path(dataset)
     model.save(out)
     print(f"{model.id}: held-out accuracy {model.accuracy:.4f} -> {out}")
 

@@ -1,0 +1,165 @@
+"""oneDNN kernels for the strided convolutions (``train.kernels``).
+
+Paddle 3's dygraph computes Conv2D and Conv2DTranspose on CPU as im2col plus a
+GEMM per image, and never reaches the oneDNN library it ships with. The DCGAN's
+4x4 stride-2 layers carry most of a training step, and oneDNN runs them 1.6-1.8x
+faster (README, Performance). ``kernels/onednn_conv.cc`` calls oneDNN for them,
+forward and backward, as paddle custom operators; this module builds it once with
+``paddle.utils.cpp_extension`` (about 20 s; cached in ``~/.cache/paddle_dcgan``)
+against paddle's own ``libdnnl.so.3``, and hands the operators to the layers.
+
+Building needs a C++ compiler and oneDNN's headers of the same minor version as
+paddle's library (``pip install --no-deps onednn-devel==2025.0.0`` for the oneDNN
+3.6 of paddlepaddle 3.3; 1.4 MB, headers only). ``train.kernels=auto`` uses the
+kernels on CPU when they build and falls back to paddle's kernels with one log
+line saying why; ``onednn`` makes that an error; ``paddle`` never tries.
+
+The weights, state_dict keys, checkpoints and exports are those of the stock
+layers; only the arithmetic's summation order differs (outputs within ~1e-6 of
+paddle's, tests/test_onednn.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import functools
+import hashlib
+import os
+import re
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
+
+from .errors import UserError
+
+SOURCE = Path(__file__).with_name("kernels") / "onednn_conv.cc"
+HEADERS_HINT = "pip install --no-deps onednn-devel==2025.0.0"  # oneDNN 3.6 headers, as in paddlepaddle 3.3
+
+
+class KernelsUnavailable(Exception):
+    """Why the oneDNN kernels cannot be used here (a sentence)."""
+
+
+def _paddle_libs() -> Path:
+    import paddle
+
+    return Path(paddle.__file__).parent / "libs"
+
+
+def library_version() -> tuple[int, int, int]:
+    """The version of the oneDNN library paddle loaded (``paddle/libs/libdnnl.so.3``)."""
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
+                    ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint), ("gpu_runtime", ctypes.c_uint)]
+
+    path = _paddle_libs() / "libdnnl.so.3"
+    if not path.exists():
+        raise KernelsUnavailable(f"this paddle build has no oneDNN library ({path} is missing)")
+    lib = ctypes.CDLL(str(path))
+    lib.dnnl_version.restype = ctypes.POINTER(Version)
+    v = lib.dnnl_version().contents
+    return v.major, v.minor, v.patch
+
+
+def header_folder() -> Path | None:
+    """The first include folder with oneDNN's C++ headers: $ONEDNN_INCLUDE, then this Python's include folders."""
+    candidates = [os.environ.get("ONEDNN_INCLUDE", ""), str(Path(sysconfig.get_paths()["data"]) / "include"),
+                  str(Path(sys.prefix) / "include")]
+    for folder in filter(None, candidates):
+        if (Path(folder) / "oneapi" / "dnnl" / "dnnl.hpp").exists():
+            return Path(folder)
+    return None
+
+
+def header_version(folder: Path) -> tuple[int, int]:
+    text = (folder / "oneapi" / "dnnl" / "dnnl_version.h").read_text(errors="replace")
+    found = {k: int(v) for k, v in re.findall(r"#define DNNL_VERSION_(MAJOR|MINOR) (\d+)", text)}
+    return found.get("MAJOR", -1), found.get("MINOR", -1)
+
+
+def _cache_folder(headers: Path, version: tuple[int, int, int]) -> Path:
+    import paddle
+
+    key = hashlib.sha256(SOURCE.read_bytes() + f"{paddle.__version__}|{version}|{headers}".encode()).hexdigest()[:16]
+    root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "paddle_dcgan"
+    return root / f"onednn-{key}"
+
+
+@functools.lru_cache(maxsize=None)
+def load():
+    """Build (once) and load the kernels; returns the module with ``onednn_conv2d`` and
+    ``onednn_conv2d_transpose``. Raises :class:`KernelsUnavailable` saying why not."""
+    if shutil.which(os.environ.get("CXX", "c++")) is None and shutil.which("g++") is None:
+        raise KernelsUnavailable("no C++ compiler (c++ / g++) to build them with")
+    headers = header_folder()
+    if headers is None:
+        raise KernelsUnavailable(f"oneDNN's headers are not installed ({HEADERS_HINT})")
+    version = library_version()
+    if header_version(headers) != version[:2]:
+        raise KernelsUnavailable(f"the oneDNN headers in {headers} are version "
+                                 f"{'.'.join(map(str, header_version(headers)))}, paddle's library is "
+                                 f"{'.'.join(map(str, version))}; install onednn-devel of oneDNN {version[0]}.{version[1]}")
+    folder = _cache_folder(headers, version)
+    from .files import native_output_captured
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / ".lock", "w") as lock:  # launched processes build one after the other, then reuse it
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with native_output_captured(1, 2) as output, contextlib.redirect_stdout(sys.stderr):
+                try:
+                    from paddle.utils.cpp_extension import load as build
+
+                    libs = _paddle_libs()
+                    return build(name="paddle_dcgan_onednn", sources=[str(SOURCE)], extra_include_paths=[str(headers)],
+                                 extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}"],
+                                 build_directory=str(folder), verbose=False)
+                except Exception as exc:  # a compiler or linker failure: the reason is in its output
+                    failure = exc
+            lines = [line for line in output.getvalue().splitlines() if "error" in line.lower()]
+            raise KernelsUnavailable(f"building them failed ({(lines or [str(failure)])[0].strip()[:200]})")
+    except OSError as exc:
+        raise KernelsUnavailable(f"cannot build them in {folder} ({exc.strerror})") from None
+
+
+def choose(request: str, device: str):
+    """The kernels ``train.kernels`` = ``request`` asks for on ``device``: ``(module or None, one-line description)``.
+
+    ``onednn`` where they cannot be had is a :class:`UserError`; ``auto`` falls back to paddle's kernels.
+    """
+    if request == "paddle":
+        return None, "paddle's own kernels (train.kernels=paddle)"
+    if not device.startswith("cpu"):
+        if request == "onednn":
+            raise UserError(f"train.kernels=onednn: the oneDNN kernels are for CPU training, this run is on "
+                            f"{device}; use -o train.kernels=auto (or paddle)")
+        return None, "paddle's own kernels (GPU)"
+    try:
+        return load(), "oneDNN kernels for the 4x4 stride-2 layers (train.kernels)"
+    except KernelsUnavailable as why:
+        if request == "onednn":
+            raise UserError(f"train.kernels=onednn: the oneDNN kernels cannot be used: {why}; "
+                            "fix that or use -o train.kernels=auto (or paddle)") from None
+        return None, f"paddle's own kernels (train.kernels=auto: no oneDNN kernels: {why})"
+
+
+def use_kernels(net, kernels) -> int:
+    """Run ``net``'s strided convolutions on ``kernels`` (from :func:`load`; None = paddle's own again).
+
+    Returns how many layers were switched.
+    """
+    from .models import StridedConv2D, StridedConvTranspose2D
+
+    count = 0
+    for layer in net.sublayers(include_self=True):
+        if isinstance(layer, StridedConv2D):
+            layer.onednn_op = kernels.onednn_conv2d if kernels else None
+            count += 1
+        elif isinstance(layer, StridedConvTranspose2D):
+            layer.onednn_op = kernels.onednn_conv2d_transpose if kernels else None
+            count += 1
+    return count

@@ -1,0 +1,113 @@
+"""The oneDNN kernels of the strided layers (train.kernels): built for real, checked against paddle's own.
+
+Where they cannot be built (no compiler, no oneDNN headers: the README's commands install them),
+the tests that need them are skipped and the fallback is tested instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import paddle
+import pytest
+
+from conftest import ROOT, TINY, assert_one_line_error, run_tool
+from paddle_dcgan import onednn
+from paddle_dcgan.config import load_config
+from paddle_dcgan.errors import UserError
+from paddle_dcgan.models import StridedConv2D, StridedConvTranspose2D, build_models
+from paddle_dcgan.trainer import Trainer
+
+
+def _kernels():
+    try:
+        return onednn.load()
+    except onednn.KernelsUnavailable as why:
+        pytest.skip(f"oneDNN kernels unavailable here: {why}")
+
+
+@pytest.mark.parametrize("layer_type, in_ch, out_ch, side", [
+    (StridedConv2D, 64, 128, 14),            # D's second layer
+    (StridedConv2D, 11, 16, 28),             # a conditional D's first layer (label planes), odd channel count
+    (StridedConvTranspose2D, 128, 64, 7),    # G's middle layer
+    (StridedConvTranspose2D, 16, 1, 14),     # G's last layer
+])
+def test_kernels_agree_with_paddles_forward_and_backward(layer_type, in_ch, out_ch, side):
+    kernels = _kernels()
+    paddle.seed(0)
+    layer = layer_type(in_ch, out_ch, 4, 2, 1, bias_attr=False)
+    x = paddle.randn([6, in_ch, side, side])
+    results = []
+    for use in (None, kernels):
+        onednn.use_kernels(layer, use)
+        xi = x.clone()
+        xi.stop_gradient = False
+        layer.clear_gradients()
+        y = layer(xi)
+        (y * y).sum().backward()
+        results.append((y.numpy(), xi.grad.numpy(), layer.weight.grad.numpy()))
+    for ours, theirs in zip(results[1], results[0]):
+        scale = np.abs(theirs).max()
+        np.testing.assert_allclose(ours, theirs, atol=1e-5 * scale, rtol=0)
+    assert layer.onednn_op is not None  # the second pass really ran on oneDNN
+
+
+def test_a_slice_of_a_batch_is_read_correctly():
+    """Inputs that are views (a shard of a batch) are copied to plain memory before oneDNN reads them."""
+    kernels = _kernels()
+    paddle.seed(0)
+    layer = StridedConv2D(3, 4, 4, 2, 1, bias_attr=False)
+    onednn.use_kernels(layer, kernels)
+    batch = paddle.randn([8, 3, 14, 14])
+    part, copy = batch[4:8], paddle.to_tensor(batch.numpy()[4:8])
+    np.testing.assert_allclose(layer(part).numpy(), layer(copy).numpy(), atol=1e-6)
+
+
+def _three_steps(tiny_data, tmp_path, kernels: str):
+    cfg = load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={tmp_path}", f"train.kernels={kernels}"])
+    trainer = Trainer(cfg)
+    stats = [trainer.train_step(real, labels) for (real, labels), _ in zip(trainer.batches.epoch(0), range(3))]
+    return trainer, stats
+
+
+def test_a_training_step_on_onednn_matches_paddles_and_repeats_exactly(tiny_data, tmp_path):
+    _kernels()
+    ours, ours_stats = _three_steps(tiny_data, tmp_path / "a", "onednn")
+    again, again_stats = _three_steps(tiny_data, tmp_path / "b", "onednn")
+    theirs, theirs_stats = _three_steps(tiny_data, tmp_path / "c", "paddle")
+    assert ours_stats == again_stats  # bit for bit within a mode: resume stays exact
+    for a, b in zip(ours_stats, theirs_stats):
+        for key in a:
+            assert abs(a[key] - b[key]) < 1e-4, (key, a[key], b[key])
+    assert ours.generator.state_dict().keys() == theirs.generator.state_dict().keys()
+    assert all(layer.onednn_op is not None for layer in ours.discriminator.sublayers()
+               if isinstance(layer, StridedConv2D))
+    assert all(layer.onednn_op is None for layer in theirs.discriminator.sublayers()
+               if isinstance(layer, StridedConv2D))
+
+
+def test_without_headers_auto_falls_back_and_onednn_is_refused(monkeypatch):
+    monkeypatch.setattr(onednn, "header_folder", lambda: None)
+    onednn.load.cache_clear()
+    try:
+        kernels, note = onednn.choose("auto", "cpu")
+        assert kernels is None and "onednn-devel" in note
+        with pytest.raises(UserError, match="train.kernels=onednn: the oneDNN kernels cannot be used"):
+            onednn.choose("onednn", "cpu")
+    finally:
+        onednn.load.cache_clear()
+    with pytest.raises(UserError, match="for CPU training"):
+        onednn.choose("onednn", "gpu:0")
+    assert onednn.choose("paddle", "cpu")[0] is None
+
+
+def test_a_bad_kernels_value_is_one_line(tmp_path):
+    result = run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", "train.kernels=mkl",
+                      f"output_dir={tmp_path}", cwd=tmp_path, check=False)
+    assert_one_line_error(result, "train.kernels", "auto | onednn | paddle")
+
+
+def test_exported_and_loaded_generators_use_paddles_own_layers(tiny_data, tmp_path):
+    """Only a training run hands out the kernels: a generator built or loaded anywhere else is the stock net."""
+    g, d = build_models(28, 16, 8, 8)
+    assert all(layer.onednn_op is None for net in (g, d) for layer in net.sublayers()
+               if isinstance(layer, (StridedConv2D, StridedConvTranspose2D)))
