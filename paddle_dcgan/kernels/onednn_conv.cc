@@ -136,66 +136,63 @@ void check(const paddle::Tensor& x, const paddle::Tensor& w) {
   PD_CHECK(x.shape().size() == 4 && w.shape().size() == 4, "4-D input and weight expected");
 }
 
+// y = op(x, w) with the forward primitive of `pd`; `wd` / `wtag`: the weight as oneDNN sees it and its layout
+template <class PDs>
+paddle::Tensor forward(PDs& pd, const paddle::Tensor& x, const paddle::Tensor& w, const memory::dims& yd,
+                       const memory::dims& wd, tag wtag) {
+  auto y = paddle::empty(std::vector<int64_t>(yd.begin(), yd.end()), x.dtype(), x.place());
+  run(pd.fwd_p, {{DNNL_ARG_SRC, pd.fwd.src_desc(), plain(dims_of(x), tag::nchw), const_cast<float*>(x.data<float>()), false},
+                 {DNNL_ARG_WEIGHTS, pd.fwd.weights_desc(), plain(wd, wtag), const_cast<float*>(w.data<float>()), false},
+                 {DNNL_ARG_DST, pd.fwd.dst_desc(), plain(yd, tag::nchw), y.data<float>(), true}});
+  return y;
+}
+
+// {dx, dw} from dy with the backward-data and backward-weights primitives of `pd`
+template <class PDs>
+std::vector<paddle::Tensor> backward(PDs& pd, const paddle::Tensor& x, const paddle::Tensor& w,
+                                     const paddle::Tensor& dy, const memory::dims& wd, tag wtag) {
+  auto xd = dims_of(x), yd = dims_of(dy);
+  auto dx = paddle::empty(x.shape(), x.dtype(), x.place());
+  auto dw = paddle::empty(w.shape(), w.dtype(), w.place());
+  float* g = const_cast<float*>(dy.data<float>());
+  run(pd.bwd_data_p, {{DNNL_ARG_DIFF_DST, pd.bwd_data.diff_dst_desc(), plain(yd, tag::nchw), g, false},
+                      {DNNL_ARG_WEIGHTS, pd.bwd_data.weights_desc(), plain(wd, wtag), const_cast<float*>(w.data<float>()), false},
+                      {DNNL_ARG_DIFF_SRC, pd.bwd_data.diff_src_desc(), plain(xd, tag::nchw), dx.data<float>(), true}});
+  run(pd.bwd_weights_p, {{DNNL_ARG_SRC, pd.bwd_weights.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
+                         {DNNL_ARG_DIFF_DST, pd.bwd_weights.diff_dst_desc(), plain(yd, tag::nchw), g, false},
+                         {DNNL_ARG_DIFF_WEIGHTS, pd.bwd_weights.diff_weights_desc(), plain(wd, wtag), dw.data<float>(), true}});
+  return {dx, dw};
+}
+
 }  // namespace
 
 std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
   auto xd = dims_of(x), wd = dims_of(w);
-  auto yd = conv_out(xd, wd, stride, padding);
-  auto y = paddle::empty(std::vector<int64_t>(yd.begin(), yd.end()), x.dtype(), x.place());
-  auto& pd = conv_pds(xd, wd, stride, padding);
-  run(pd.fwd_p, {{DNNL_ARG_SRC, pd.fwd.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
-                 {DNNL_ARG_WEIGHTS, pd.fwd.weights_desc(), plain(wd, tag::oihw), const_cast<float*>(w.data<float>()), false},
-                 {DNNL_ARG_DST, pd.fwd.dst_desc(), plain(yd, tag::nchw), y.data<float>(), true}});
-  return {y};
+  return {forward(conv_pds(xd, wd, stride, padding), x, w, conv_out(xd, wd, stride, padding), wd, tag::oihw)};
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
                                          int stride, int padding) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(dy);
-  auto dx = paddle::empty(x.shape(), x.dtype(), x.place());
-  auto dw = paddle::empty(w.shape(), w.dtype(), w.place());
-  auto& pd = conv_pds(xd, wd, stride, padding);
-  float* g = const_cast<float*>(dy.data<float>());
-  run(pd.bwd_data_p, {{DNNL_ARG_DIFF_DST, pd.bwd_data.diff_dst_desc(), plain(yd, tag::nchw), g, false},
-                      {DNNL_ARG_WEIGHTS, pd.bwd_data.weights_desc(), plain(wd, tag::oihw), const_cast<float*>(w.data<float>()), false},
-                      {DNNL_ARG_DIFF_SRC, pd.bwd_data.diff_src_desc(), plain(xd, tag::nchw), dx.data<float>(), true}});
-  run(pd.bwd_weights_p, {{DNNL_ARG_SRC, pd.bwd_weights.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
-                         {DNNL_ARG_DIFF_DST, pd.bwd_weights.diff_dst_desc(), plain(yd, tag::nchw), g, false},
-                         {DNNL_ARG_DIFF_WEIGHTS, pd.bwd_weights.diff_weights_desc(), plain(wd, tag::oihw), dw.data<float>(), true}});
-  return {dx, dw};
+  auto wd = dims_of(w);
+  return backward(conv_pds(dims_of(x), wd, stride, padding), x, w, dy, wd, tag::oihw);
 }
 
 std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
   auto xd = dims_of(x), wd = dims_of(w);
-  auto yd = deconv_out(xd, wd, stride, padding);
-  auto y = paddle::empty(std::vector<int64_t>(yd.begin(), yd.end()), x.dtype(), x.place());
-  auto& pd = deconv_pds(xd, wd, stride, padding);
-  run(pd.fwd_p, {{DNNL_ARG_SRC, pd.fwd.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
-                 {DNNL_ARG_WEIGHTS, pd.fwd.weights_desc(), plain(deconv_w(wd), tag::iohw), const_cast<float*>(w.data<float>()), false},
-                 {DNNL_ARG_DST, pd.fwd.dst_desc(), plain(yd, tag::nchw), y.data<float>(), true}});
-  return {y};
+  return {forward(deconv_pds(xd, wd, stride, padding), x, w, deconv_out(xd, wd, stride, padding), deconv_w(wd),
+                  tag::iohw)};
 }
 
-std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
-                                           int stride, int padding) {
+std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
+                                           const paddle::Tensor& dy_in, int stride, int padding) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto xd = dims_of(x), wd = dims_of(w), yd = dims_of(dy);
-  auto dx = paddle::empty(x.shape(), x.dtype(), x.place());
-  auto dw = paddle::empty(w.shape(), w.dtype(), w.place());
-  auto& pd = deconv_pds(xd, wd, stride, padding);
-  float* g = const_cast<float*>(dy.data<float>());
-  run(pd.bwd_data_p, {{DNNL_ARG_DIFF_DST, pd.bwd_data.diff_dst_desc(), plain(yd, tag::nchw), g, false},
-                      {DNNL_ARG_WEIGHTS, pd.bwd_data.weights_desc(), plain(deconv_w(wd), tag::iohw), const_cast<float*>(w.data<float>()), false},
-                      {DNNL_ARG_DIFF_SRC, pd.bwd_data.diff_src_desc(), plain(xd, tag::nchw), dx.data<float>(), true}});
-  run(pd.bwd_weights_p, {{DNNL_ARG_SRC, pd.bwd_weights.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
-                         {DNNL_ARG_DIFF_DST, pd.bwd_weights.diff_dst_desc(), plain(yd, tag::nchw), g, false},
-                         {DNNL_ARG_DIFF_WEIGHTS, pd.bwd_weights.diff_weights_desc(), plain(deconv_w(wd), tag::iohw), dw.data<float>(), true}});
-  return {dx, dw};
+  auto wd = dims_of(w);
+  return backward(deconv_pds(dims_of(x), wd, stride, padding), x, w, dy, deconv_w(wd), tag::iohw);
 }
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p) {
