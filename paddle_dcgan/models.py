@@ -105,7 +105,7 @@ class StridedConv2D(nn.Conv2D):
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         if not _strided(self, x):
             return super().forward(x)
-        out = self.onednn_op(x, self.weight, 2, 1)
+        out = self.onednn_op(x, self.weight, 2, 1, int(not x.stop_gradient), int(not self.weight.stop_gradient))
         return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
 
 
@@ -117,7 +117,7 @@ class StridedConvTranspose2D(nn.Conv2DTranspose):
     def forward(self, x: paddle.Tensor, output_size=None) -> paddle.Tensor:
         if output_size is not None or self.output_padding or not _strided(self, x):
             return super().forward(x, output_size)
-        out = self.onednn_op(x, self.weight, 2, 1)
+        out = self.onednn_op(x, self.weight, 2, 1, int(not x.stop_gradient), int(not self.weight.stop_gradient))
         return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
 
 

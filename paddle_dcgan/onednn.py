@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import fcntl
-import functools
 import hashlib
 import os
 import re
@@ -89,10 +88,14 @@ def _cache_folder(headers: Path, version: tuple[int, int, int]) -> Path:
     return root / f"onednn-{key}"
 
 
-@functools.lru_cache(maxsize=None)
+_LOADED: dict = {}  # "module": the kernels, once loaded (paddle registers custom operators once per process)
+
+
 def load():
     """Build (once) and load the kernels; returns the module with ``onednn_conv2d`` and
     ``onednn_conv2d_transpose``. Raises :class:`KernelsUnavailable` saying why not."""
+    if "module" in _LOADED:
+        return _LOADED["module"]
     if shutil.which(os.environ.get("CXX", "c++")) is None and shutil.which("g++") is None:
         raise KernelsUnavailable("no C++ compiler (c++ / g++) to build them with")
     headers = header_folder()
@@ -115,9 +118,10 @@ def load():
                     from paddle.utils.cpp_extension import load as build
 
                     libs = _paddle_libs()
-                    return build(name="paddle_dcgan_onednn", sources=[str(SOURCE)], extra_include_paths=[str(headers)],
+                    _LOADED["module"] = build(name="paddle_dcgan_onednn", sources=[str(SOURCE)], extra_include_paths=[str(headers)],
                                  extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}"],
                                  build_directory=str(folder), verbose=False)
+                    return _LOADED["module"]
                 except Exception as exc:  # a compiler or linker failure: the reason is in its output
                     failure = exc
             lines = [line for line in output.getvalue().splitlines() if "error" in line.lower()]

@@ -87,14 +87,11 @@ def test_a_training_step_on_onednn_matches_paddles_and_repeats_exactly(tiny_data
 
 def test_without_headers_auto_falls_back_and_onednn_is_refused(monkeypatch):
     monkeypatch.setattr(onednn, "header_folder", lambda: None)
-    onednn.load.cache_clear()
-    try:
-        kernels, note = onednn.choose("auto", "cpu")
-        assert kernels is None and "onednn-devel" in note
-        with pytest.raises(UserError, match="train.kernels=onednn: the oneDNN kernels cannot be used"):
-            onednn.choose("onednn", "cpu")
-    finally:
-        onednn.load.cache_clear()
+    monkeypatch.setattr(onednn, "_LOADED", {})  # as in a process that has not loaded them
+    kernels, note = onednn.choose("auto", "cpu")
+    assert kernels is None and "onednn-devel" in note
+    with pytest.raises(UserError, match="train.kernels=onednn: the oneDNN kernels cannot be used"):
+        onednn.choose("onednn", "cpu")
     with pytest.raises(UserError, match="for CPU training"):
         onednn.choose("onednn", "gpu:0")
     assert onednn.choose("paddle", "cpu")[0] is None
@@ -111,3 +108,22 @@ def test_exported_and_loaded_generators_use_paddles_own_layers(tiny_data, tmp_pa
     g, d = build_models(28, 16, 8, 8)
     assert all(layer.onednn_op is None for net in (g, d) for layer in net.sublayers()
                if isinstance(layer, (StridedConv2D, StridedConvTranspose2D)))
+
+
+def test_gradients_nobody_needs_are_skipped_and_the_others_stay_right():
+    """D's weights are frozen in the G step: backward then computes the input's gradient only."""
+    kernels = _kernels()
+    paddle.seed(0)
+    layer = StridedConv2D(8, 16, 4, 2, 1, bias_attr=False)
+    x = paddle.randn([4, 8, 14, 14])
+    grads = []
+    for use in (None, kernels):
+        onednn.use_kernels(layer, use)
+        layer.weight.stop_gradient = True
+        xi = x.clone()
+        xi.stop_gradient = False
+        layer(xi).sum().backward()
+        assert layer.weight.grad is None
+        grads.append(xi.grad.numpy())
+    layer.weight.stop_gradient = False
+    np.testing.assert_allclose(grads[1], grads[0], atol=1e-5 * np.abs(grads[0]).max())

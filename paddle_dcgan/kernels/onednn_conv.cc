@@ -7,8 +7,9 @@
 // of the onednn-devel package of the same version; models.StridedConv2D / StridedConvTranspose2D
 // call the operators below.
 //
-// onednn_conv2d(X [N, C, H, W], W [O, C, K, K], stride, padding) -> Y, as paddle.nn.functional.conv2d
-// onednn_conv2d_transpose(X [N, C, H, W], W [C, O, K, K], stride, padding) -> Y, as conv2d_transpose
+// onednn_conv2d(X [N, C, H, W], W [O, C, K, K], stride, padding, need_x, need_w) -> Y, as F.conv2d
+// onednn_conv2d_transpose(X [N, C, H, W], W [C, O, K, K], stride, padding, need_x, need_w) -> Y, as
+// F.conv2d_transpose; need_x / need_w (0 or 1): whether backward computes X's / W's gradient.
 // Both take contiguous float32 CPU tensors without bias, groups or dilation; their gradient operators
 // return the gradients of X and W. Primitives are created once per shape and cached; oneDNN picks
 // its own memory layouts (format "any") and the data is reordered to and from paddle's NCHW.
@@ -147,18 +148,23 @@ paddle::Tensor forward(PDs& pd, const paddle::Tensor& x, const paddle::Tensor& w
   return y;
 }
 
-// {dx, dw} from dy with the backward-data and backward-weights primitives of `pd`
+// {dx, dw} from dy with the backward-data and backward-weights primitives of `pd`. A gradient nobody
+// asked for (need_x / need_w = 0: the input or the weight had stop_gradient set, as D's weights in the
+// G step and the images D reads) is left uncomputed: paddle discards it.
 template <class PDs>
 std::vector<paddle::Tensor> backward(PDs& pd, const paddle::Tensor& x, const paddle::Tensor& w,
-                                     const paddle::Tensor& dy, const memory::dims& wd, tag wtag) {
+                                     const paddle::Tensor& dy, const memory::dims& wd, tag wtag, bool need_x,
+                                     bool need_w) {
   auto xd = dims_of(x), yd = dims_of(dy);
   auto dx = paddle::empty(x.shape(), x.dtype(), x.place());
   auto dw = paddle::empty(w.shape(), w.dtype(), w.place());
   float* g = const_cast<float*>(dy.data<float>());
-  run(pd.bwd_data_p, {{DNNL_ARG_DIFF_DST, pd.bwd_data.diff_dst_desc(), plain(yd, tag::nchw), g, false},
+  if (need_x)
+    run(pd.bwd_data_p, {{DNNL_ARG_DIFF_DST, pd.bwd_data.diff_dst_desc(), plain(yd, tag::nchw), g, false},
                       {DNNL_ARG_WEIGHTS, pd.bwd_data.weights_desc(), plain(wd, wtag), const_cast<float*>(w.data<float>()), false},
                       {DNNL_ARG_DIFF_SRC, pd.bwd_data.diff_src_desc(), plain(xd, tag::nchw), dx.data<float>(), true}});
-  run(pd.bwd_weights_p, {{DNNL_ARG_SRC, pd.bwd_weights.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
+  if (need_w)
+    run(pd.bwd_weights_p, {{DNNL_ARG_SRC, pd.bwd_weights.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
                          {DNNL_ARG_DIFF_DST, pd.bwd_weights.diff_dst_desc(), plain(yd, tag::nchw), g, false},
                          {DNNL_ARG_DIFF_WEIGHTS, pd.bwd_weights.diff_weights_desc(), plain(wd, wtag), dw.data<float>(), true}});
   return {dx, dw};
@@ -166,7 +172,8 @@ std::vector<paddle::Tensor> backward(PDs& pd, const paddle::Tensor& x, const pad
 
 }  // namespace
 
-std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding) {
+std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding,
+                                        int need_x, int need_w) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
   auto xd = dims_of(x), wd = dims_of(w);
@@ -174,13 +181,14 @@ std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
-                                         int stride, int padding) {
+                                         int stride, int padding, int need_x, int need_w) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
   auto wd = dims_of(w);
-  return backward(conv_pds(dims_of(x), wd, stride, padding), x, w, dy, wd, tag::oihw);
+  return backward(conv_pds(dims_of(x), wd, stride, padding), x, w, dy, wd, tag::oihw, need_x, need_w);
 }
 
-std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding) {
+std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride,
+                                          int padding, int need_x, int need_w) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
   auto xd = dims_of(x), wd = dims_of(w);
@@ -189,32 +197,35 @@ std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const padd
 }
 
 std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
-                                           const paddle::Tensor& dy_in, int stride, int padding) {
+                                           const paddle::Tensor& dy_in, int stride, int padding, int need_x,
+                                           int need_w) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
   auto wd = dims_of(w);
-  return backward(deconv_pds(dims_of(x), wd, stride, padding), x, w, dy, deconv_w(wd), tag::iohw);
+  return backward(deconv_pds(dims_of(x), wd, stride, padding), x, w, dy, deconv_w(wd), tag::iohw, need_x, need_w);
 }
 
-std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p) {
+std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
+                                            int, int) {
   return {{x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}};
 }
-std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p) {
+std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
+                                              int, int) {
   return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}};
 }
 std::vector<paddle::DataType> SameType(const paddle::DataType& x, const paddle::DataType& w) { return {x}; }
 
 PD_BUILD_OP(onednn_conv2d)
-    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int"})
+    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"})
     .SetKernelFn(PD_KERNEL(ConvForward)).SetInferShapeFn(PD_INFER_SHAPE(ConvShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameType));
 PD_BUILD_GRAD_OP(onednn_conv2d)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "padding: int"}).SetKernelFn(PD_KERNEL(ConvBackward));
+    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"}).SetKernelFn(PD_KERNEL(ConvBackward));
 
 PD_BUILD_OP(onednn_conv2d_transpose)
-    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int"})
+    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"})
     .SetKernelFn(PD_KERNEL(DeconvForward)).SetInferShapeFn(PD_INFER_SHAPE(DeconvShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameType));
 PD_BUILD_GRAD_OP(onednn_conv2d_transpose)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "padding: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
+    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
