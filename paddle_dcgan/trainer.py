@@ -144,6 +144,7 @@ class Trainer:
         self.history = History()
         self.collapse = CollapseWatch()
         self.resumed_from = resume_path if saved else None
+        self.checkpoint_seen = self._newest_checkpoint()  # fit() checks, under the run's lock, that it still is
         if saved:
             self._restore(saved, resume_path)
         # what the steps call: under paddle.DataParallel with several processes (built last: it
@@ -373,11 +374,20 @@ class Trainer:
             log.info("writing generator.pdparams of step %d: the run stopped before writing it", self.step)
             self._save_generator("generator.pdparams")
 
+    def _newest_checkpoint(self) -> str | None:
+        found = ckpt.list_checkpoints(self.run_dir) if self.world.writes else []
+        return found[-1].name if found else None
+
     def _run_files(self) -> contextlib.ExitStack:
         """The run folder's lock, train.log and dashboard, held while training (process 0 only)."""
         stack = contextlib.ExitStack()
         if self.world.writes:
             stack.enter_context(run_folder.RunLock(self._open_run()))
+            now = self._newest_checkpoint()
+            if now != self.checkpoint_seen:  # another process trained this run between our checks and our lock
+                stack.close()
+                raise UserError(f"run folder '{self.run_dir}' was trained by another process while this one started "
+                                f"(its newest checkpoint is now {now}); nothing was written: run the command again")
             stack.enter_context(log_to_file(self.run_dir / "train.log"))
             stack.enter_context(self.dashboard.open(self.run_dir, self.history, len(self.batches)))
         return stack

@@ -283,6 +283,20 @@ def test_concurrent_resume_of_one_run_is_refused(tiny_data, tmp_path):
     assert (tmp_path / "output/tiny/train.log").read_text().count("resumed from") == 1
 
 
+def test_a_resume_that_was_overtaken_while_starting_is_refused(tiny_data, tmp_path):
+    """Two resumes started together: the second passes its in-use check, loads the checkpoint, and gets the
+    lock only once the first has trained on. It must not train again from its stale checkpoint."""
+    run = train(_cfg(tmp_path, tiny_data, "train.epochs=1"))
+    late = Trainer(_cfg(tmp_path, tiny_data, "train.epochs=2"), resume="latest")  # has read step 10
+    train(_cfg(tmp_path, tiny_data, "train.epochs=2"), resume="latest")  # the other one: trains to step 20
+    before = _files(run)
+    log = (run / "train.log").read_text()
+    with pytest.raises(UserError, match="was trained by another process while this one started .*step_00000020"):
+        late.fit()
+    assert _files(run) == before and (run / "train.log").read_text() == log
+    assert not (run / ".lock").exists()
+
+
 # ------------------------------------------------------------ signals at start-up (#9)
 def _wait_until_paddle_loads(proc):
     """Until paddle's C++ core is being mapped into ``proc``: the moment a signal used to give a traceback."""
