@@ -65,9 +65,10 @@ def library_version() -> tuple[int, int, int]:
 
 
 def header_folder() -> Path | None:
-    """The first include folder with oneDNN's C++ headers: $ONEDNN_INCLUDE, then this Python's include folders."""
+    """The first include folder with oneDNN's C++ headers: $ONEDNN_INCLUDE, then this Python's include folders
+    (a virtual environment's, then its base installation's, where pip puts the package's headers)."""
     candidates = [os.environ.get("ONEDNN_INCLUDE", ""), str(Path(sysconfig.get_paths()["data"]) / "include"),
-                  str(Path(sys.prefix) / "include")]
+                  str(Path(sys.prefix) / "include"), str(Path(sys.base_prefix) / "include")]
     for folder in filter(None, candidates):
         if (Path(folder) / "oneapi" / "dnnl" / "dnnl.hpp").exists():
             return Path(folder)
