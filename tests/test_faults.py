@@ -182,11 +182,17 @@ def _train_tool(cwd, data_dir, *extra, **kwargs):
     return run_tool("train.py", "-o", *TINY, f"data.dir={data_dir}", "run_name=tiny", *extra, cwd=cwd, **kwargs)
 
 
+def _ctrl_c_as_from_a_terminal():
+    # pytest started in the background of a non-interactive shell ignores SIGINT, and so would its children
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_tool(cwd, data_dir, *extra):
+    """tools/train.py as a user starts it at a terminal (Ctrl-C delivered), its stderr piped."""
     cmd = [sys.executable, str(ROOT / "tools/train.py"), "-o", *TINY, f"data.dir={data_dir}", "run_name=tiny",
            "train.log_every=1", *extra]
     return subprocess.Popen(cmd, cwd=cwd, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, MPLBACKEND="Agg"))
+                            env=dict(os.environ, MPLBACKEND="Agg"), preexec_fn=_ctrl_c_as_from_a_terminal)
 
 
 def _wait_for(proc, fragment):
