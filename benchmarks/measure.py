@@ -225,7 +225,9 @@ def time_variants(options: dict, variants: dict[str, Callable | None], convert: 
 
 # ------------------------------------------------------------------ FLOPs
 def conv_macs(net, input_shape: list[int]) -> int:
-    """Multiply-adds per image of the conv layers of a paddle ``net`` for one input of ``input_shape``."""
+    """Multiply-adds per image of the conv layers of a paddle ``net`` for one input of ``input_shape``
+    (and, for a conditional net, a label), as computed: a conditional D's first layer
+    (models.LabelPlanesConv2D) counts its image channels, not the label planes it does without."""
     import paddle
 
     total = [0]
@@ -235,13 +237,13 @@ def conv_macs(net, input_shape: list[int]) -> int:
         if isinstance(layer, paddle.nn.Conv2DTranspose):  # every input pixel meets out_ch x k x k weights
             total[0] += int(np.prod(inputs[0].shape[1:])) * layer.weight.shape[1] * k
         else:  # every output pixel meets in_ch x k x k weights
-            total[0] += int(np.prod(output.shape[1:])) * layer.weight.shape[1] * k
+            total[0] += int(np.prod(output.shape[1:])) * inputs[0].shape[1] * k
 
     handles = [m.register_forward_post_hook(hook) for m in _convs(net)]
     was_training = net.training
     net.eval()
     with paddle.no_grad():
-        net(paddle.zeros(input_shape))
+        net(paddle.zeros(input_shape), *_labels(net, input_shape[0]))
     net.train(was_training)
     for h in handles:
         h.remove()
@@ -266,25 +268,36 @@ def _convs(net) -> list:
     return [m for m in net.sublayers() if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))]
 
 
+def _labels(net, n: int) -> list:
+    """``[class ids [n]]`` for a conditional paddle net (all digit 0: shapes and work do not depend on them), else []."""
+    import paddle
+
+    return [paddle.zeros([n], dtype="int64")] if net.num_classes else []
+
+
 # ------------------------------------------------------------------ per-layer profile
-def conv_inputs(generator, discriminator, batch: int, nz: int) -> list[tuple[str, object, list[int]]]:
-    """``(name, paddle conv layer, input shape)`` of every conv of G then D, at ``batch`` images."""
+def conv_inputs(generator, discriminator, batch: int, nz: int) -> list[tuple[str, object, list]]:
+    """``(name, paddle conv layer, its inputs)`` of every conv of G then D, at ``batch`` images: the
+    tensors each layer was called with (a conditional D's first layer takes the images and their
+    label code)."""
     import paddle
 
     seen = []
-    handles = [m.register_forward_post_hook(lambda layer, inputs, _: seen.append((layer, list(inputs[0].shape))))
+    handles = [m.register_forward_post_hook(lambda layer, inputs, _: seen.append((layer, list(inputs))))
                for net in (generator, discriminator) for m in _convs(net)]
     with paddle.no_grad():
-        discriminator(generator(paddle.zeros([batch, nz, 1, 1])))
+        labels = _labels(generator, batch)
+        discriminator(generator(paddle.zeros([batch, nz, 1, 1]), *labels), *labels)
     for h in handles:
         h.remove()
     g_convs = set(map(id, _convs(generator)))
     rows = []
-    for layer, shape in seen:
+    for layer, inputs in seen:
         transpose = isinstance(layer, paddle.nn.Conv2DTranspose)
-        out_ch = layer.weight.shape[1 if transpose else 0]
+        in_ch, out_ch = layer.weight.shape[0 if transpose else 1], layer.weight.shape[1 if transpose else 0]
         net = "G" if id(layer) in g_convs else "D"
-        rows.append((f"{net}: {type(layer).__name__} {shape[1]}->{out_ch} @{shape[2]}x{shape[3]}", layer, shape))
+        shape = inputs[0].shape
+        rows.append((f"{net}: {type(layer).__name__} {in_ch}->{out_ch} @{shape[2]}x{shape[3]}", layer, inputs))
     return rows
 
 
@@ -298,10 +311,10 @@ def profile_paddle(generator, discriminator, batch: int, nz: int, calls: int) ->
     import paddle
 
     out = {}
-    for name, layer, shape in conv_inputs(generator, discriminator, batch, nz):
-        x = paddle.randn(shape)
+    for name, layer, inputs in conv_inputs(generator, discriminator, batch, nz):
+        x = paddle.randn(inputs[0].shape)
         x.stop_gradient = False
-        out[name] = layer_ms(lambda: layer(x).sum().backward(), calls)
+        out[name] = layer_ms(lambda: layer(x, *inputs[1:]).sum().backward(), calls)
     return out
 
 
@@ -312,9 +325,9 @@ def profile_torch(generator, discriminator, batch: int, nz: int, calls: int) -> 
     from torch_twin import to_torch
 
     out = {}
-    for name, layer, shape in conv_inputs(generator, discriminator, batch, nz):
-        twin = to_torch(layer)
-        x = torch.randn(shape, requires_grad=True)
+    for name, layer, inputs in conv_inputs(generator, discriminator, batch, nz):
+        twin = to_torch(layer)  # reads what the model defines: a conditional D's first layer, images + label planes
+        x = torch.randn([inputs[0].shape[0], twin.in_channels, *inputs[0].shape[2:]], requires_grad=True)
         out[name] = layer_ms(lambda: twin(x).sum().backward(), calls)
     return out
 
@@ -354,7 +367,8 @@ def paddle_worker(options: dict) -> dict:
     z = paddle.to_tensor(noise_array(0, STREAM_FIXED_NOISE, 0, options["generate_batch"], nz))
     g.eval()
     with paddle.no_grad():
-        out["generate"] = median_rate(lambda: g(z).numpy(), options["generate_batch"], 3)
+        labels = _labels(g, options["generate_batch"])
+        out["generate"] = median_rate(lambda: g(z, *labels).numpy(), options["generate_batch"], 3)
     g.train()
 
     batches = trainer.batches
@@ -385,14 +399,15 @@ def torch_worker(options: dict) -> dict:
     z = torch.from_numpy(noise_array(0, STREAM_FIXED_NOISE, 0, options["generate_batch"], nz))
     twin.generator.eval()
     with torch.no_grad():
-        out["generate"] = median_rate(lambda: twin.generator(z).numpy(), options["generate_batch"], 3)
+        labels = torch.zeros(options["generate_batch"], dtype=torch.int64) if twin.generator.num_classes else None
+        out["generate"] = median_rate(lambda: twin.generator(z, labels).numpy(), options["generate_batch"], 3)
     twin.generator.train()
     if options.get("profile"):
         # shapes and layers from fresh paddle nets (one no-grad forward), timed as torch copies
         from paddle_dcgan.models import build_models
 
         m = twin.cfg.model
-        g, d = build_models(m.image_size, m.nz, m.ngf, m.ndf)
+        g, d = build_models(m.image_size, m.nz, m.ngf, m.ndf, num_classes=m.num_classes)
         out["profile"] = profile_torch(g, d, max(options["batch_sizes"]), nz, options["layer_calls"])
     return out
 

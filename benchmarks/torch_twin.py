@@ -14,7 +14,7 @@ import torch
 from torch import nn as tnn
 
 from paddle_dcgan.history import History
-from paddle_dcgan.noise import STREAM_TRAIN_NOISE, noise_array
+from paddle_dcgan.noise import STREAM_FAKE_LABELS, STREAM_TRAIN_NOISE, label_array, noise_array
 
 
 def _param(t: paddle.Tensor) -> tnn.Parameter:
@@ -51,31 +51,47 @@ def to_torch(layer: paddle.nn.Layer) -> tnn.Module:
     raise TypeError(f"no PyTorch twin for {type(layer).__name__}")
 
 
+def _one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return tnn.functional.one_hot(labels, num_classes).to(torch.float32)[:, :, None, None]  # [N, C, 1, 1]
+
+
 class TwinGenerator(tnn.Module):
+    """G; a conditional one reads the label's one-hot code beside z, as paddle_dcgan's."""
+
     def __init__(self, generator):
         super().__init__()
-        self.nz = generator.nz
+        self.nz, self.num_classes = generator.nz, generator.num_classes
         self.blocks = to_torch(generator.blocks)
 
-    def forward(self, z):
+    def forward(self, z, labels=None):
+        if self.num_classes:
+            z = torch.cat([z, _one_hot(labels, self.num_classes)], dim=1)
         return self.blocks(z)
 
 
 class TwinDiscriminator(tnn.Module):
+    """D; a conditional one reads the label as constant planes beside the image, concatenated as
+    PyTorch's conditional DCGAN tutorials do (paddle_dcgan computes the same function without them)."""
+
     def __init__(self, discriminator):
         super().__init__()
+        self.num_classes = discriminator.num_classes
         self.blocks = to_torch(discriminator.blocks)
 
-    def forward(self, x):
+    def forward(self, x, labels=None):
+        if self.num_classes:
+            planes = _one_hot(labels, self.num_classes).expand(-1, -1, *x.shape[2:])
+            x = torch.cat([x, planes], dim=1)
         return self.blocks(x).flatten()
 
 
-def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float]:
-    """The same D step and G step as paddle_dcgan.steps, written in PyTorch, with the same statistics."""
+def gan_step(generator, discriminator, opt_g, opt_d, real, z, real_labels=None, fake_labels=None) -> dict[str, float]:
+    """The same D step and G step as paddle_dcgan.steps, written in PyTorch, with the same statistics.
+    Conditional nets take the real images' labels and those G is asked for; unconditional ones None."""
     bce = tnn.functional.binary_cross_entropy_with_logits
     # D step: D(x) -> 1, D(G(z)) -> 0
-    fake = generator(z)
-    logit_real, logit_fake = discriminator(real), discriminator(fake.detach())
+    fake = generator(z, fake_labels)
+    logit_real, logit_fake = discriminator(real, real_labels), discriminator(fake.detach(), fake_labels)
     loss_d = bce(logit_real, torch.ones_like(logit_real)) + bce(logit_fake, torch.zeros_like(logit_fake))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -83,7 +99,7 @@ def gan_step(generator, discriminator, opt_g, opt_d, real, z) -> dict[str, float
     # G step: the updated D's verdict on the same fakes -> 1, D's weights frozen (as paddle_dcgan.steps.frozen)
     for p in discriminator.parameters():
         p.requires_grad_(False)
-    logit = discriminator(fake)
+    logit = discriminator(fake, fake_labels)
     loss_g = bce(logit, torch.ones_like(logit))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -119,10 +135,16 @@ class TwinTrainer:
         self.history = History()
 
     def train_step(self, real: torch.Tensor, real_labels=None) -> dict[str, float]:
-        """One D step and one G step on the batch ``real`` with step ``self.step``'s noise (the twin is
-        unconditional: ``real_labels`` is ignored)."""
-        z = noise_array(self.cfg.seed, STREAM_TRAIN_NOISE, self.step, self.cfg.train.batch_size, self.cfg.model.nz)
-        stats = gan_step(self.generator, self.discriminator, self.opt_g, self.opt_d, real, torch.from_numpy(z))
+        """One D step and one G step on the batch ``real`` with step ``self.step``'s noise and, for a
+        conditional model, the batch's labels ``real_labels`` [B] and step ``self.step``'s fake labels."""
+        seed, batch_size, m = self.cfg.seed, self.cfg.train.batch_size, self.cfg.model
+        z = noise_array(seed, STREAM_TRAIN_NOISE, self.step, batch_size, m.nz)
+        real_y = fake_y = None
+        if m.num_classes:
+            real_y = torch.as_tensor(np.asarray(real_labels), dtype=torch.int64)
+            fake_y = torch.from_numpy(label_array(seed, STREAM_FAKE_LABELS, self.step, batch_size, m.num_classes))
+        stats = gan_step(self.generator, self.discriminator, self.opt_g, self.opt_d, real, torch.from_numpy(z),
+                         real_y, fake_y)
         self.step += 1
         self.history.append(stats)
         return stats

@@ -33,6 +33,11 @@ def noise(seed: int, stream_id: int, counter: int, n: int, nz: int) -> paddle.Te
     return paddle.to_tensor(noise_array(seed, stream_id, counter, n, nz))
 
 
-def random_labels(seed: int, stream_id: int, counter: int, n: int, num_classes: int) -> paddle.Tensor:
+def label_array(seed: int, stream_id: int, counter: int, n: int, num_classes: int) -> np.ndarray:
     """Class ids int64 [n], uniform over ``0..num_classes-1``, a pure function of its arguments."""
-    return paddle.to_tensor(stream(seed, stream_id, counter).integers(0, num_classes, n, dtype=np.int64))
+    return stream(seed, stream_id, counter).integers(0, num_classes, n, dtype=np.int64)
+
+
+def random_labels(seed: int, stream_id: int, counter: int, n: int, num_classes: int) -> paddle.Tensor:
+    """:func:`label_array` as a paddle tensor."""
+    return paddle.to_tensor(label_array(seed, stream_id, counter, n, num_classes))

@@ -86,6 +86,15 @@ def tiny_run(tiny_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_plain_run(tiny_data, tmp_path_factory) -> Path:
+    """As tiny_run, for the unconditional DCGAN (model.num_classes=0, configs/dcgan_plain.yaml's model)."""
+    cwd = tmp_path_factory.mktemp("tiny_plain_run")
+    run_tool("train.py", "-o", *TINY, f"data.dir={tiny_data}", "train.epochs=1", "run_name=plain", "model.num_classes=0",
+             cwd=cwd)
+    return cwd / "output" / "plain"
+
+
+@pytest.fixture(scope="session")
 def tiny_cond_run(tiny_data, tmp_path_factory) -> Path:
     """Two epochs (20 steps) of configs/cdcgan.yaml at the TINY sizes: a conditional generator, trained by the tool."""
     cwd = tmp_path_factory.mktemp("tiny_cond_run")

@@ -49,7 +49,9 @@ def test_main_table_has_its_rows(tmp_path):
         assert row in labels, row
     assert not any("PyTorch" in label for label in labels)
     profile = [line for line in lines if line.startswith(("G: ", "D: "))]
-    assert len(profile) == 6 and "G: WholeMapConvTranspose2D 16->16 @1x1" in profile[0]
+    # the default model is conditional: z and the one-hot digit into G, images and their label planes into D
+    assert len(profile) == 6 and "G: WholeMapConvTranspose2D 26->16 @1x1" in profile[0]
+    assert "D: LabelPlanesConv2D 11->8 @28x28" in profile[3]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.json"]  # nothing else written
     raw = json.loads((tmp_path / "raw.json").read_text())
     assert {name: len(runs) for name, runs in raw["runs"].items()} == {"paddle as installed": 1, "tuned, stock convs": 1,
@@ -109,12 +111,13 @@ def test_medians_leave_failed_runs_out(bench):
 
 @pytest.fixture
 def two_trainers(bench, tmp_path, restore_package_logger):
-    """Two fresh trainers with the same weights (tiny nets, shipped digits, batch 8) and three batches."""
+    """Two fresh trainers with the same weights (tiny nets, shipped digits, batch 8) and three batches
+    (images, labels)."""
     measure, _ = bench
     options = {"config": str(ROOT / "configs" / "dcgan.yaml"), "overrides": TINY_MODEL}
     trainers = [measure.make_trainer(options, 8, str(tmp_path)) for _ in range(2)]
     batches = trainers[0].batches.epoch(0)
-    return trainers, [next(batches)[0] for _ in range(3)]
+    return trainers, [next(batches) for _ in range(3)]
 
 
 def _trainable(*nets):
@@ -129,8 +132,8 @@ def test_switching_a_kept_lever_off_changes_the_work_not_the_training(bench, two
     getattr(levers, lever)(changed)
     params = _trainable(*nets)  # what the nets compute with now
     before = {name: p.numpy().copy() for name, p in params.items()}
-    for real in reals:
-        stats, changed_stats = reference.train_step(real), changed.train_step(real)
+    for real, labels in reals:
+        stats, changed_stats = reference.train_step(real, labels), changed.train_step(real, labels)
         assert changed_stats == pytest.approx(stats, abs=1e-4)
     # the optimisers update those very parameters
     assert all(not np.array_equal(p.numpy(), before[name]) for name, p in params.items())

@@ -36,9 +36,11 @@ def unconditional():
 def test_cdcgan_config_is_a_small_diff_over_the_defaults():
     cfg = load_config(str(ROOT / "configs" / "cdcgan.yaml"))
     assert cfg.run_name == "cdcgan" and cfg.model.num_classes == 10 and cfg.train.epochs == 60
-    cfg.run_name, cfg.model.num_classes, cfg.train.epochs = "dcgan", 0, 40
-    assert cfg == load_config(None)  # nothing else differs
-    assert Config().model.num_classes == 0 and "model.num_classes" in RESUME_KEYS
+    cfg.run_name, cfg.train.epochs = "dcgan", 40
+    assert cfg == load_config(None)  # nothing else differs: the default model is the conditional one
+    assert Config().model.num_classes == 10 and "model.num_classes" in RESUME_KEYS
+    plain = load_config(str(ROOT / "configs" / "dcgan_plain.yaml"))
+    assert plain.model.num_classes == 0  # the tutorial's unconditional DCGAN stays one file away
     with pytest.raises(UserError, match="'model.num_classes' = 5 is out of range; allowed: 0 .* or 10"):
         load_config(None, ["model.num_classes=5"])
 
@@ -159,14 +161,14 @@ def test_infer_walk_between_digits(tiny_cond_run, tmp_path):
     assert Image.open(tmp_path / "interpolate_seed3_seed7_digits1_4.gif").n_frames == 6
 
 
-def test_infer_conditional_errors(tiny_cond_run, tiny_run, tmp_path):
+def test_infer_conditional_errors(tiny_cond_run, tiny_plain_run, tmp_path):
     out = ["--out", str(tmp_path / "o")]
     cond = ["--run", str(tiny_cond_run), *out]
     assert_one_line_error(run_tool("infer.py", *cond, "--digit", "10", cwd=tmp_path, check=False),
                           "digit must be an integer from 0 to 9, got 10")
-    assert_one_line_error(run_tool("infer.py", "--run", str(tiny_run), *out, "--digit", "3", cwd=tmp_path,
+    assert_one_line_error(run_tool("infer.py", "--run", str(tiny_plain_run), *out, "--digit", "3", cwd=tmp_path,
                                    check=False), "unconditional", "cannot be asked for a digit")
-    assert_one_line_error(run_tool("infer.py", "--run", str(tiny_run), *out, "--digit-grid", cwd=tmp_path,
+    assert_one_line_error(run_tool("infer.py", "--run", str(tiny_plain_run), *out, "--digit-grid", cwd=tmp_path,
                                    check=False), "needs a conditional generator")
     assert_one_line_error(run_tool("infer.py", *cond, "--digits", "1", "2", cwd=tmp_path, check=False),
                           "--digits A B goes with --interpolate")
@@ -184,8 +186,8 @@ def test_paddle_hub_loads_a_conditional_generator(tiny_cond_run):
 
 
 def test_resume_refuses_another_num_classes(tiny_cond_run, tiny_data, tmp_path):
-    result = run_tool("train.py", "-o", *TINY, f"data.dir={tiny_data}", "train.epochs=3", "--resume",
-                      str(tiny_cond_run), cwd=tmp_path, check=False)
+    result = run_tool("train.py", "-o", *TINY, f"data.dir={tiny_data}", "train.epochs=3", "model.num_classes=0",
+                      "--resume", str(tiny_cond_run), cwd=tmp_path, check=False)
     assert_one_line_error(result, "model.num_classes=10", "the config says 0")
 
 

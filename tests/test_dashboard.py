@@ -37,7 +37,8 @@ def test_log_holds_losses_grids_and_scores_after_a_resume(tiny_data, tmp_path):
     reader = visualdl.LogReader(file_path=str(logs[0]))
     tags = reader.get_tags()
     assert set(tags["scalar"]) == set(STEP_TAGS.values()) | {"eval/fid", "eval/mnist_score", "eval/classes_covered",
-                                                             "eval/kl_to_uniform", "eval/precision", "eval/recall"}
+                                                             "eval/kl_to_uniform", "eval/precision", "eval/recall",
+                                                             "eval/conditional_accuracy"}  # the default model is conditional
     saved = load_checkpoint(list_checkpoints(run)[-1])
     for key, tag in STEP_TAGS.items():
         records = reader.get_data("scalar", tag)
@@ -51,7 +52,7 @@ def test_log_holds_losses_grids_and_scores_after_a_resume(tiny_data, tmp_path):
     for record, epoch in zip(grids, (1, 2)):  # epoch 1 replayed from its PNG after the resume, epoch 2 live
         logged = Image.open(io.BytesIO(record.image.encoded_image_string)).convert("RGB")
         on_disk = Image.open(run / "samples" / f"epoch_{epoch:03d}.png").reduce(2).convert("RGB")
-        assert logged.size == (4 * 30 + 2, 4 * 30 + 2)  # 16 digits, 4 x 4
+        assert logged.size == (10 * 30 + 2, 2 * 30 + 2)  # 16 digits of the conditional default: a column per digit
         np.testing.assert_array_equal(np.asarray(logged), np.asarray(on_disk))
 
 

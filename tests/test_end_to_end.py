@@ -136,17 +136,22 @@ def test_conditional_resume_continues_exactly(tiny_cond_run, tiny_data, tmp_path
             np.testing.assert_array_equal(final[net][key].numpy(), value.numpy(), err_msg=key)
 
 
-def test_a_checkpoint_from_before_num_classes_resumes(straight_run, tiny_data, tmp_path):
-    """Checkpoints written before model.num_classes existed lack the key: they are unconditional runs."""
-    old = load_checkpoint(list_checkpoints(straight_run)[0])
+def test_a_checkpoint_from_before_num_classes_resumes(tiny_data, tmp_path):
+    """Checkpoints written before model.num_classes existed lack the key: they are unconditional runs,
+    which the default (conditional) config now names with -o model.num_classes=0."""
+    plain = ["model.num_classes=0", "run_name=tiny"]
+    (tmp_path / "ref").mkdir()
+    _train(tmp_path / "ref", tiny_data, "-o", *plain, "train.epochs=2")
+    reference = tmp_path / "ref" / "output" / "tiny"
+    old = load_checkpoint(list_checkpoints(reference)[0])
     del old["config"]["model"]["num_classes"]
     save_tagged({k: v for k, v in old.items() if k not in ("format", "version")}, CHECKPOINT_FORMAT,
                 tmp_path / "old.pdckpt")
-    assert_one_line_error(_train(tmp_path, tiny_data, "-o", "model.num_classes=10", "--resume",
-                                 str(tmp_path / "old.pdckpt"), check=False), "model.num_classes=0")
-    result = _train(tmp_path, tiny_data, "-o", "train.epochs=2", "--resume", str(tmp_path / "old.pdckpt"))
+    assert_one_line_error(_train(tmp_path, tiny_data, "--resume", str(tmp_path / "old.pdckpt"), check=False),
+                          "trained with model.num_classes=0, the config says 10", "-o model.num_classes=0")
+    result = _train(tmp_path, tiny_data, "-o", *plain, "train.epochs=2", "--resume", str(tmp_path / "old.pdckpt"))
     assert "at step 10 (epoch 1)" in result.stderr
-    assert _history(tmp_path) == _history(straight_run)
+    assert _history(tmp_path) == _history(reference)
 
 
 def test_resume_errors(straight_run, tiny_data, tmp_path):

@@ -20,12 +20,13 @@ from conftest import ROOT, TINY, assert_one_line_error, make_idx_dataset, run_to
 
 @pytest.fixture(scope="module")
 def tiny_eval(tmp_path_factory):
-    """A dataset with 200 held-out images, a classifier for it, and a trained tiny generator."""
+    """A dataset with 200 held-out images, a classifier for it, and a trained tiny unconditional generator."""
     root = tmp_path_factory.mktemp("eval")
     folder = make_idx_dataset(root / "data", n_train=400, n_test=200)
     run_tool("train_classifier.py", "--data", "mnist", "--data-dir", str(folder), "--epochs", "2",
              "--out", str(root / "clf.pdclf"), cwd=root)
-    run_tool("train.py", "-o", *TINY, f"data.dir={folder}", "train.epochs=1", "run_name=g", cwd=root)
+    run_tool("train.py", "-o", *TINY, f"data.dir={folder}", "train.epochs=1", "run_name=g", "model.num_classes=0",
+             cwd=root)
     return root, folder
 
 

@@ -24,20 +24,20 @@ pytest.importorskip("onnxruntime", reason="the export extra is not installed: pi
 
 
 @pytest.fixture(scope="module")
-def exported(tiny_run):
+def exported(tiny_plain_run):
     """tools/export.py --onnx into the run's default folder."""
-    result = run_tool("export.py", "--run", str(tiny_run), "--onnx", cwd=tiny_run.parent)
-    return tiny_run / "export", result
+    result = run_tool("export.py", "--run", str(tiny_plain_run), "--onnx", cwd=tiny_plain_run.parent)
+    return tiny_plain_run / "export", result
 
 
-def test_export_files_and_metadata(exported, tiny_run):
+def test_export_files_and_metadata(exported, tiny_plain_run):
     folder, result = exported
     assert sorted(p.name for p in folder.iterdir()) == ["generator.json", "generator.onnx", "generator.pdiparams",
                                                         "metadata.json"]
     meta = json.loads((folder / METADATA).read_text())
     assert (meta["nz"], meta["image_size"], meta["channels"]) == (16, 28, 1)
     assert meta["batchnorm"] == BATCHNORM_POLICY == "running statistics (eval mode)"
-    assert meta["source"] == str((tiny_run / "generator.pdparams").resolve()) and meta["step"] == 10
+    assert meta["source"] == str((tiny_plain_run / "generator.pdparams").resolve()) and meta["step"] == 10
     assert meta["dataset"] == "mnist" and meta["paddle_version"] == paddle.__version__
     assert meta["input"] == {"name": "z", "shape": [None, 16, 1, 1], "dtype": "float32"}
     assert set(meta["parity_max_abs_diff"]) == {"inference", "onnx"}
@@ -71,7 +71,7 @@ def wide_run(tmp_path_factory):
     return run
 
 
-@pytest.mark.parametrize("which", ["tiny_run", "wide_run"])
+@pytest.mark.parametrize("which", ["tiny_plain_run", "wide_run"])
 def test_engines_agree_with_dygraph(which, exported, request):
     """The same z through dygraph, Paddle Inference and ONNX Runtime: the same images within 1e-4."""
     run = request.getfixturevalue(which)
@@ -102,8 +102,8 @@ def test_export_freezes_batchnorm_running_statistics(wide_run):
     assert np.abs(exported_images - batch_stats).max() > 0.1
 
 
-def test_inference_uses_onednn_here(exported, tiny_run):
-    engine = open_engine("inference", tiny_run, None, "cpu")
+def test_inference_uses_onednn_here(exported, tiny_plain_run):
+    engine = open_engine("inference", tiny_plain_run, None, "cpu")
     assert engine.onednn and "oneDNN on" in engine.description
 
 
@@ -131,12 +131,12 @@ def test_inference_falls_back_when_onednn_fails(exported, tmp_path, caplog):
     assert np.abs(engine(z) - generate(net, z)).max() <= 1e-4
 
 
-def test_infer_tool_with_each_engine(exported, tiny_run, tmp_path):
+def test_infer_tool_with_each_engine(exported, tiny_plain_run, tmp_path):
     folder, _ = exported
     arrays = {}
     for engine, says in (("dygraph", "dygraph on cpu"), ("inference", "Paddle Inference"),
                          ("onnx", "ONNX Runtime")):
-        result = run_tool("infer.py", "--run", str(tiny_run), "--engine", engine, "-n", "12", "--seed", "4", "--npy",
+        result = run_tool("infer.py", "--run", str(tiny_plain_run), "--engine", engine, "-n", "12", "--seed", "4", "--npy",
                           "--out", str(tmp_path / engine), cwd=tmp_path)
         assert says in result.stdout and "12 digits" in result.stdout and "step 10" in result.stdout
         arrays[engine] = np.load(tmp_path / engine / "samples_seed4.npy").astype(int)
@@ -145,13 +145,13 @@ def test_infer_tool_with_each_engine(exported, tiny_run, tmp_path):
     assert np.abs(arrays["onnx"] - arrays["dygraph"]).max() <= 1
     # a saved noise batch, and the default output folder <run>/infer
     np.save(tmp_path / "z.npy", noise_for_seed(4, 12, 16))
-    result = run_tool("infer.py", "--run", str(tiny_run), "--engine", "onnx", "--z", str(tmp_path / "z.npy"), "--npy",
+    result = run_tool("infer.py", "--run", str(tiny_plain_run), "--engine", "onnx", "--z", str(tmp_path / "z.npy"), "--npy",
                       cwd=tmp_path)
     assert "z.npy" in result.stdout
-    np.testing.assert_array_equal(np.load(tiny_run / "infer" / "samples_z.npy"), arrays["onnx"])
+    np.testing.assert_array_equal(np.load(tiny_plain_run / "infer" / "samples_z.npy"), arrays["onnx"])
 
 
-def test_infer_export_errors(exported, tiny_run, tmp_path):
+def test_infer_export_errors(exported, tiny_plain_run, tmp_path):
     """Through the tool: one 'error:' line and exit 2; the library raises the same UserErrors."""
     folder, _ = exported
     out = ["--out", str(tmp_path / "o")]
@@ -163,56 +163,56 @@ def test_infer_export_errors(exported, tiny_run, tmp_path):
     assert_one_line_error(run_tool("infer.py", "--engine", "inference", "--export", str(broken), *out, cwd=tmp_path,
                                    check=False), "corrupt", "tools/export.py")
     np.save(tmp_path / "wrong.npy", np.zeros((3, 100, 1, 1), np.float32))
-    assert_one_line_error(run_tool("infer.py", "--run", str(tiny_run), "--engine", "onnx", "--z",
+    assert_one_line_error(run_tool("infer.py", "--run", str(tiny_plain_run), "--engine", "onnx", "--z",
                                    str(tmp_path / "wrong.npy"), *out, cwd=tmp_path, check=False),
                           "[3, 100, 1, 1]", "[N, 16, 1, 1]")
-    assert_one_line_error(run_without("onnxruntime", "infer.py", "--run", str(tiny_run), "--engine", "onnx", *out,
+    assert_one_line_error(run_without("onnxruntime", "infer.py", "--run", str(tiny_plain_run), "--engine", "onnx", *out,
                                       cwd=tmp_path), "onnxruntime", 'pip install -e ".[export]"')
     assert not (tmp_path / "o").exists()
 
     for engine in ("dygraph", "inference", "onnx"):
         with pytest.raises(UserError, match=r"shape \[2, 16, 3, 3\] does not fit"):
-            open_engine(engine, tiny_run, folder, "cpu")(np.zeros((2, 16, 3, 3), np.float32))
+            open_engine(engine, tiny_plain_run, folder, "cpu")(np.zeros((2, 16, 3, 3), np.float32))
     (broken / "generator.onnx").write_bytes(b"not a model")
     with pytest.raises(UserError, match="corrupt.*--onnx"):
-        open_engine("onnx", tiny_run, broken)
+        open_engine("onnx", tiny_plain_run, broken)
     (broken / "generator.onnx").unlink()
     with pytest.raises(UserError, match="no generator.onnx.*--onnx"):
-        open_engine("onnx", tiny_run, broken)
+        open_engine("onnx", tiny_plain_run, broken)
     (broken / METADATA).write_text("{")
     with pytest.raises(UserError, match="corrupt"):
-        open_engine("inference", tiny_run, broken)
+        open_engine("inference", tiny_plain_run, broken)
     (broken / METADATA).unlink()
     with pytest.raises(UserError, match="not a paddle-dcgan export"):
-        open_engine("inference", tiny_run, broken)
+        open_engine("inference", tiny_plain_run, broken)
     with pytest.raises(UserError, match="'.*none/export' not found"):  # the run folder itself is missing
         open_engine("onnx", tmp_path / "none")
 
 
-def test_export_errors_write_nothing(tiny_run, tmp_path):
+def test_export_errors_write_nothing(tiny_plain_run, tmp_path):
     assert_one_line_error(run_tool("export.py", "--run", str(tmp_path / "none"), cwd=tmp_path, check=False),
                           "not found", "train first")
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
-    assert_one_line_error(run_tool("export.py", "--run", str(tiny_run), "--out", str(a_file), cwd=tmp_path,
+    assert_one_line_error(run_tool("export.py", "--run", str(tiny_plain_run), "--out", str(a_file), cwd=tmp_path,
                                    check=False), "is a file")
     other = tmp_path / "other"
     other.mkdir()
     (other / "notes.txt").write_text("mine")
-    assert_one_line_error(run_tool("export.py", "--run", str(tiny_run), "--out", str(other), cwd=tmp_path,
+    assert_one_line_error(run_tool("export.py", "--run", str(tiny_plain_run), "--out", str(other), cwd=tmp_path,
                                    check=False), "not part of an export")
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
-    result = run_without("paddle2onnx", "export.py", "--run", str(tiny_run), "--onnx", "--out",
+    result = run_without("paddle2onnx", "export.py", "--run", str(tiny_plain_run), "--onnx", "--out",
                          str(tmp_path / "new"), cwd=tmp_path)
     assert_one_line_error(result, "paddle2onnx", 'pip install -e ".[export]"')
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "other"]
 
 
-def test_export_again_replaces_the_folder(exported, tiny_run, tmp_path):
+def test_export_again_replaces_the_folder(exported, tiny_plain_run, tmp_path):
     folder, _ = exported
     again = tmp_path / "again"
     shutil.copytree(folder, again)
-    run_tool("export.py", "--checkpoint", str(tiny_run / "checkpoints" / "step_00000010.pdckpt"), "--out",
+    run_tool("export.py", "--checkpoint", str(tiny_plain_run / "checkpoints" / "step_00000010.pdckpt"), "--out",
              str(again), cwd=tmp_path)
     assert sorted(p.name for p in again.iterdir()) == ["generator.json", "generator.pdiparams", "metadata.json"]
     meta = read_metadata(again)
@@ -251,12 +251,12 @@ def test_conditional_export_takes_labels(cond_exported, tiny_cond_run):
             engine(z, np.full((10, 10), 0.1, np.float32))
 
 
-def test_unconditional_export_refuses_labels(exported, tiny_run):
+def test_unconditional_export_refuses_labels(exported, tiny_plain_run):
     folder, _ = exported
     assert read_metadata(folder)["num_classes"] == 0 and read_metadata(folder)["labels_input"] is None
     for engine in ("inference", "onnx"):
         with pytest.raises(UserError, match="unconditional .*takes no labels"):
-            open_engine(engine, tiny_run, folder, "cpu")(noise_for_seed(0, 2, 16), np.array([1, 2]))
+            open_engine(engine, tiny_plain_run, folder, "cpu")(noise_for_seed(0, 2, 16), np.array([1, 2]))
 
 
 def test_metadata_from_before_num_classes_means_unconditional(exported, tmp_path):
