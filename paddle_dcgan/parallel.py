@@ -63,6 +63,15 @@ def launched_gpu(environ=os.environ) -> int:
         return 0
 
 
+def shard_of(tensor: paddle.Tensor | None, i: int, n: int) -> paddle.Tensor | None:
+    """Part ``i`` of ``n`` equal parts of a batch, along its first axis (the whole batch when n is 1;
+    None stays None): a process's slice of the global batch, or a BatchNorm shard's."""
+    if tensor is None or n == 1:
+        return tensor
+    each = tensor.shape[0] // n
+    return tensor[i * each:(i + 1) * each]
+
+
 class World:
     """The processes training one run together: this one's ``rank`` among ``size``."""
 
@@ -87,10 +96,7 @@ class World:
 
     def part(self, tensor: paddle.Tensor) -> paddle.Tensor:
         """This process's slice of a global batch (the whole batch for one process)."""
-        if self.size == 1:
-            return tensor
-        each = tensor.shape[0] // self.size
-        return tensor[self.rank * each:(self.rank + 1) * each]
+        return shard_of(tensor, self.rank, self.size)
 
     def mean(self, stats: dict[str, float]) -> dict[str, float]:
         """Each value averaged over the processes (unchanged for one process)."""

@@ -24,7 +24,7 @@ import paddle
 import paddle.nn.functional as F
 
 from .amp import FLOAT32, Precision
-from .parallel import batchnorm_statistics
+from .parallel import batchnorm_statistics, shard_of
 
 
 @contextlib.contextmanager
@@ -68,14 +68,6 @@ def shard_runs(nets, shards: int):
         t.set_value(s / shards)
 
 
-def _part(tensor, i: int, shards: int):
-    """Shard ``i`` of ``shards`` equal parts of a batch (None stays None)."""
-    if tensor is None or shards == 1:
-        return tensor
-    each = tensor.shape[0] // shards
-    return tensor[i * each:(i + 1) * each]
-
-
 def _mean(values: list) -> paddle.Tensor:
     return values[0] if len(values) == 1 else paddle.add_n(values) / len(values)
 
@@ -100,10 +92,10 @@ def discriminator_step(generator, discriminator, opt_d, real, z, real_labels=Non
     """
     fakes, losses, d_real, d_fake = [], [], [], []
     for i in shard_runs((generator, discriminator), shards):
-        labels = _part(fake_labels, i, shards)
+        labels = shard_of(fake_labels, i, shards)
         with quiet_batchnorm(), precision.autocast():
-            fake = generator(_part(z, i, shards), labels)
-            logit_real = discriminator(_part(real, i, shards), _part(real_labels, i, shards))
+            fake = generator(shard_of(z, i, shards), labels)
+            logit_real = discriminator(shard_of(real, i, shards), shard_of(real_labels, i, shards))
             logit_fake = discriminator(fake.detach(), labels)  # no gradient into G here
             losses.append(F.binary_cross_entropy_with_logits(logit_real, paddle.full_like(logit_real, real_label))
                           + F.binary_cross_entropy_with_logits(logit_fake, paddle.zeros_like(logit_fake)))
@@ -131,7 +123,7 @@ def generator_step(discriminator, opt_g, fakes: list[paddle.Tensor], fake_labels
     with frozen(discriminator), quiet_batchnorm():
         for i in shard_runs((discriminator,), shards):
             with precision.autocast():
-                logit = discriminator(fakes[i], _part(fake_labels, i, shards))
+                logit = discriminator(fakes[i], shard_of(fake_labels, i, shards))
                 losses.append(F.binary_cross_entropy_with_logits(logit, paddle.ones_like(logit)))
             d_fake.append(F.sigmoid(logit).mean())
         loss = _mean(losses)

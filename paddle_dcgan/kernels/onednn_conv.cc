@@ -61,70 +61,60 @@ std::string key_of(const char* what, const memory::dims& a, const memory::dims& 
 memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
 memory::desc plain(const memory::dims& d, tag t) { return memory::desc(d, dt::f32, t); }
 
-// ---- convolution: x [N, C, H, W], w [O, C, K, K] (paddle Conv2D), y [N, O, Ho, Wo]
-struct ConvPDs {
-  dnnl::convolution_forward::primitive_desc fwd;
-  dnnl::convolution_backward_data::primitive_desc bwd_data;
-  dnnl::convolution_backward_weights::primitive_desc bwd_weights;
-  dnnl::convolution_forward fwd_p; dnnl::convolution_backward_data bwd_data_p; dnnl::convolution_backward_weights bwd_weights_p;
+// ---- the two kinds of layer, as oneDNN names their primitives
+// convolution: x [N, C, H, W], w [O, C, K, K] (paddle Conv2D), y [N, O, Ho, Wo]
+struct Conv {
+  using Fwd = dnnl::convolution_forward;
+  using BwdData = dnnl::convolution_backward_data;
+  using BwdWeights = dnnl::convolution_backward_weights;
+  static constexpr dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct;
+  static constexpr const char* name = "conv";
+  static memory::dims weights(const memory::dims& w) { return w; }
+  static memory::dims out(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
+    return {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1};
+  }
 };
 
-memory::dims conv_out(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-  return {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1};
-}
-
-ConvPDs& conv_pds(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-  static std::unordered_map<std::string, ConvPDs> cache;
-  static std::mutex lock;
-  std::lock_guard<std::mutex> g(lock);
-  auto k = key_of("conv", x, w, s, p);
-  auto it = cache.find(k);
-  if (it != cache.end()) return it->second;
-  auto y = conv_out(x, w, s, p);
-  memory::dims st{s, s}, pad{p, p};
-  auto fwd = dnnl::convolution_forward::primitive_desc(cpu(), dnnl::prop_kind::forward_training,
-      dnnl::algorithm::convolution_direct, any(x), any(w), any(y), st, pad, pad);
-  auto bd = dnnl::convolution_backward_data::primitive_desc(cpu(), dnnl::algorithm::convolution_direct,
-      any(x), any(w), any(y), st, pad, pad, fwd);
-  auto bw = dnnl::convolution_backward_weights::primitive_desc(cpu(), dnnl::algorithm::convolution_direct,
-      any(x), any(w), any(y), st, pad, pad, fwd);
-  auto r = cache.emplace(k, ConvPDs{fwd, bd, bw, dnnl::convolution_forward(fwd), dnnl::convolution_backward_data(bd),
-                                    dnnl::convolution_backward_weights(bw)});
-  return r.first->second;
-}
-
-// ---- transposed convolution: x [N, C, H, W], w [C, O, K, K] (paddle Conv2DTranspose), y [N, O, Ho, Wo]
-struct DeconvPDs {
-  dnnl::deconvolution_forward::primitive_desc fwd;
-  dnnl::deconvolution_backward_data::primitive_desc bwd_data;
-  dnnl::deconvolution_backward_weights::primitive_desc bwd_weights;
-  dnnl::deconvolution_forward fwd_p; dnnl::deconvolution_backward_data bwd_data_p; dnnl::deconvolution_backward_weights bwd_weights_p;
+// transposed convolution: x [N, C, H, W], w [C, O, K, K] (paddle Conv2DTranspose), y [N, O, Ho, Wo]
+struct Deconv {
+  using Fwd = dnnl::deconvolution_forward;
+  using BwdData = dnnl::deconvolution_backward_data;
+  using BwdWeights = dnnl::deconvolution_backward_weights;
+  static constexpr dnnl::algorithm algorithm = dnnl::algorithm::deconvolution_direct;
+  static constexpr const char* name = "deconv";
+  static memory::dims weights(const memory::dims& w) { return {w[1], w[0], w[2], w[3]}; }  // oneDNN: {O, I, K, K}
+  static memory::dims out(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
+    return {x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]};
+  }
 };
 
-memory::dims deconv_out(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-  return {x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]};
-}
+// The forward and both backward primitives of one layer shape, made once and cached.
+template <class Kind>
+struct PDs {
+  typename Kind::Fwd::primitive_desc fwd;
+  typename Kind::BwdData::primitive_desc bwd_data;
+  typename Kind::BwdWeights::primitive_desc bwd_weights;
+  typename Kind::Fwd fwd_p; typename Kind::BwdData bwd_data_p; typename Kind::BwdWeights bwd_weights_p;
+};
 
-memory::dims deconv_w(const memory::dims& w) { return {w[1], w[0], w[2], w[3]}; }  // oneDNN: {O, I, K, K}
-
-DeconvPDs& deconv_pds(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-  static std::unordered_map<std::string, DeconvPDs> cache;
+template <class Kind>
+PDs<Kind>& pds(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
+  static std::unordered_map<std::string, PDs<Kind>> cache;
   static std::mutex lock;
   std::lock_guard<std::mutex> g(lock);
-  auto k = key_of("deconv", x, w, s, p);
+  auto k = key_of(Kind::name, x, w, s, p);
   auto it = cache.find(k);
   if (it != cache.end()) return it->second;
-  auto y = deconv_out(x, w, s, p);
-  auto wd = deconv_w(w);
+  auto y = Kind::out(x, w, s, p);
+  auto wd = Kind::weights(w);
   memory::dims st{s, s}, pad{p, p};
-  auto fwd = dnnl::deconvolution_forward::primitive_desc(cpu(), dnnl::prop_kind::forward_training,
-      dnnl::algorithm::deconvolution_direct, any(x), any(wd), any(y), st, pad, pad);
-  auto bd = dnnl::deconvolution_backward_data::primitive_desc(cpu(), dnnl::algorithm::deconvolution_direct,
-      any(x), any(wd), any(y), st, pad, pad, fwd);
-  auto bw = dnnl::deconvolution_backward_weights::primitive_desc(cpu(), dnnl::algorithm::deconvolution_direct,
-      any(x), any(wd), any(y), st, pad, pad, fwd);
-  auto r = cache.emplace(k, DeconvPDs{fwd, bd, bw, dnnl::deconvolution_forward(fwd),
-                                      dnnl::deconvolution_backward_data(bd), dnnl::deconvolution_backward_weights(bw)});
+  auto fwd = typename Kind::Fwd::primitive_desc(cpu(), dnnl::prop_kind::forward_training, Kind::algorithm, any(x),
+                                                any(wd), any(y), st, pad, pad);
+  auto bd = typename Kind::BwdData::primitive_desc(cpu(), Kind::algorithm, any(x), any(wd), any(y), st, pad, pad, fwd);
+  auto bw = typename Kind::BwdWeights::primitive_desc(cpu(), Kind::algorithm, any(x), any(wd), any(y), st, pad, pad,
+                                                      fwd);
+  auto r = cache.emplace(k, PDs<Kind>{fwd, bd, bw, typename Kind::Fwd(fwd), typename Kind::BwdData(bd),
+                                      typename Kind::BwdWeights(bw)});
   return r.first->second;
 }
 
@@ -177,14 +167,14 @@ std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
   auto xd = dims_of(x), wd = dims_of(w);
-  return {forward(conv_pds(xd, wd, stride, padding), x, w, conv_out(xd, wd, stride, padding), wd, tag::oihw)};
+  return {forward(pds<Conv>(xd, wd, stride, padding), x, w, Conv::out(xd, wd, stride, padding), wd, tag::oihw)};
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
                                          int stride, int padding, int need_x, int need_w) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
   auto wd = dims_of(w);
-  return backward(conv_pds(dims_of(x), wd, stride, padding), x, w, dy, wd, tag::oihw, need_x, need_w);
+  return backward(pds<Conv>(dims_of(x), wd, stride, padding), x, w, dy, wd, tag::oihw, need_x, need_w);
 }
 
 std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride,
@@ -192,7 +182,7 @@ std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const padd
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
   auto xd = dims_of(x), wd = dims_of(w);
-  return {forward(deconv_pds(xd, wd, stride, padding), x, w, deconv_out(xd, wd, stride, padding), deconv_w(wd),
+  return {forward(pds<Deconv>(xd, wd, stride, padding), x, w, Deconv::out(xd, wd, stride, padding), Deconv::weights(wd),
                   tag::iohw)};
 }
 
@@ -201,16 +191,16 @@ std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const pad
                                            int need_w) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
   auto wd = dims_of(w);
-  return backward(deconv_pds(dims_of(x), wd, stride, padding), x, w, dy, deconv_w(wd), tag::iohw, need_x, need_w);
+  return backward(pds<Deconv>(dims_of(x), wd, stride, padding), x, w, dy, Deconv::weights(wd), tag::iohw, need_x, need_w);
 }
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
                                             int, int) {
-  return {{x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}};
+  return {Conv::out(x, w, s, p)};
 }
 std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
                                               int, int) {
-  return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}};
+  return {Deconv::out(x, w, s, p)};
 }
 std::vector<paddle::DataType> SameType(const paddle::DataType& x, const paddle::DataType& w) { return {x}; }
 
