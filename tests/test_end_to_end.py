@@ -228,3 +228,23 @@ def test_infer_and_eval_input_errors(straight_run, tmp_path):
     assert sorted(p.name for p in straight_run.iterdir()) == sorted(
         ["checkpoints", "config.yaml", "generator.pdparams", "history.csv", "loss_curve.png", "progress.gif",
          "samples", "train.log"])  # no infer/ or eval/ folder made on the way to an error
+
+
+@pytest.mark.parametrize("every,drawn", [(1e9, [1, 3]), (0.0, [1, 2, 3])])
+def test_slow_pictures_are_redrawn_at_most_every_so_often(tiny_data, tmp_path, monkeypatch, restore_package_logger,
+                                                          every, drawn):
+    """progress.gif and loss_curve.png: after the first epoch, then when PICTURES_EVERY_S have passed, and after the
+    last epoch; the grid and history.csv after every epoch."""
+    from paddle_dcgan import trainer as trainer_module
+    from paddle_dcgan.config import load_config
+
+    monkeypatch.setattr(trainer_module, "PICTURES_EVERY_S", every)
+    trainer = trainer_module.Trainer(load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={tmp_path}",
+                                                        "train.epochs=3", "run_name=p"]))
+    calls = []
+    draw = trainer.draw_pictures
+    monkeypatch.setattr(trainer, "draw_pictures", lambda epoch: (calls.append(epoch), draw(epoch)))
+    run = trainer.fit()
+    assert calls == drawn
+    assert Image.open(run / "progress.gif").n_frames == 3 and len((run / "history.csv").read_text().splitlines()) == 31
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
