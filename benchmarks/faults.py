@@ -21,7 +21,7 @@ end the run folder is checked against one uninterrupted reference run:
 Cases: random kill -9 (``--kills`` in all, in chains resumed until done);
 SIGINT and SIGTERM at random moments of start-up (``--signals`` each); SIGINT
 and SIGTERM mid-run; SIGINT during an epoch's last step and during the run's
-last step; a full disk (a 3 MB tmpfs with a filler file: needs root, skipped
+last step; a full disk (a 4 MB tmpfs with a filler file: needs root, skipped
 otherwise); two ``--resume latest`` of one run at once. Not part of the test
 suite: it takes about 10 minutes on 2 cores.
 """
@@ -238,19 +238,20 @@ def signal_at_step(work: Path, reference: Path, name: str, sig: signal.Signals, 
 
 
 def disk_full(work: Path, reference: Path) -> Case:
-    """A 3 MB tmpfs mostly filled: the run stops with an error line naming the folder; a resume on the nearly
+    """A 4 MB tmpfs mostly filled: the run stops with an error line naming the folder; a resume on the nearly
     full disk trains until it fails the same way, one on the completely full disk fails at once with one
-    line; after the fillers are deleted a resume finishes the run."""
-    case = Case("disk full (3 MB tmpfs)")
+    line; after the fillers are deleted a resume finishes the run (the finished run takes ~3 MB, and a
+    checkpoint is written beside the older ones before they are deleted)."""
+    case = Case("disk full (4 MB tmpfs)")
     disk = work / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         case.notes.append("skipped: cannot mount a tmpfs (needs root)")
         case.complete = case.identical = case.clean = None
         return case
     try:
-        (disk / "filler").write_bytes(b"\0" * 1_900_000)
+        (disk / "filler").write_bytes(b"\0" * 2_950_000)  # ~1.2 MB left: the first checkpoint does not fit
         tool = Tool(disk / "out", work)
         for attempt in ("first run", "resume on the nearly full disk"):
             code, stderr = tool.run()
