@@ -8,7 +8,7 @@ Notebook use::
     images = paddle_dcgan.sample(G, 64, seed=0)           # [64, 1, 28, 28] in [-1, 1]
     paddle_dcgan.show_grid(images)
     walk = paddle_dcgan.interpolate(G, 3, 7, steps=10)    # [10, 1, 28, 28]: seed 3's digit -> seed 7's
-    sevens = paddle_dcgan.sample(C, 64, seed=0, digit=7)  # C: a conditional run's generator (configs/cdcgan.yaml)
+    sevens = paddle_dcgan.sample(G, 64, seed=0, digit=7)  # the default model is conditional: 64 sevens
 
 ``import paddle_dcgan`` changes nothing in the process: it does not import
 paddle (the names below are loaded on first use), set environment variables,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .checkpoint import CHECKPOINT_FORMAT, find_checkpoint
+from .config import BEFORE_THE_KEY
 from .errors import UserError
 from .files import load_tagged, load_weights, save_tagged
 from .models import Generator
@@ -77,7 +78,8 @@ def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     from_checkpoint = obj["format"] == CHECKPOINT_FORMAT
     model = obj["config"]["model"] if from_checkpoint else obj["model"]
     # files written before conditional models existed lack num_classes: they are unconditional
-    generator = Generator(model["image_size"], model["nz"], model["ngf"], num_classes=model.get("num_classes", 0))
+    generator = Generator(model["image_size"], model["nz"], model["ngf"],
+                          num_classes=model.get("num_classes", BEFORE_THE_KEY["model.num_classes"]))
     ema = obj.get("ema") if from_checkpoint else None
     load_weights(generator, ema["weights"] if ema else obj["generator"], file)
     if from_checkpoint:

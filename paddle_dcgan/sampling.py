@@ -52,7 +52,7 @@ def check_digit(digit, num_classes: int) -> int:
     """``digit`` as an int, after checking that the generator is conditional and the digit one of its classes."""
     if not num_classes:
         raise UserError("this generator is unconditional (model.num_classes=0) and cannot be asked for a digit; "
-                        "drop digit= / --digit, or train a conditional one (configs/cdcgan.yaml)")
+                        "drop digit= / --digit, or train a conditional one (the default config, configs/dcgan.yaml)")
     if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < num_classes:
         raise UserError(f"digit must be an integer from 0 to {num_classes - 1}, got {digit!r}")
     return int(digit)

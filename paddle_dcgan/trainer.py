@@ -142,7 +142,7 @@ class Trainer:
                              if m.num_classes else None)
         self.step = 0
         self.epoch_outputs = 0  # the last epoch whose end-of-epoch files are written
-        self._pictures_drawn = None  # time.monotonic() when progress.gif and loss_curve.png were last drawn
+        self._pictures_drawn = (0, None)  # (epoch, time.monotonic()) of the last progress.gif and loss_curve.png
         self.history = History()
         self.collapse = CollapseWatch()
         self.resumed_from = resume_path if saved else None
@@ -285,8 +285,8 @@ class Trainer:
         self.dashboard.log_epoch(self.step, grid, self.history.evals, columns)
         self.history.write_csv(self.run_dir)
         self.epoch_outputs = epoch
-        last = epoch == self.cfg.train.epochs
-        if last or self._pictures_drawn is None or time.monotonic() - self._pictures_drawn >= PICTURES_EVERY_S:
+        drawn_at = self._pictures_drawn[1]
+        if epoch == self.cfg.train.epochs or drawn_at is None or time.monotonic() - drawn_at >= PICTURES_EVERY_S:
             self.draw_pictures(epoch)
 
     def draw_pictures(self, epoch: int) -> None:
@@ -307,7 +307,7 @@ class Trainer:
                                                                 [e[CONDITIONAL_KEY] for e in evals])
         visualize.save_training_curves(self.history.steps, self.run_dir / "loss_curve.png", len(self.batches),
                                        extra if evals else None)
-        self._pictures_drawn = time.monotonic()
+        self._pictures_drawn = (epoch, time.monotonic())
 
     # ------------------------------------------------------------ loop
     def train_step(self, real: paddle.Tensor, real_labels: np.ndarray | None = None) -> dict[str, float]:
@@ -450,8 +450,8 @@ class Trainer:
                 self.end_of_epoch(epoch + 1)
             if self.world.any(stop.requested) and self.step < self.total_steps:  # every process stops here
                 reporter.clear()
-                if self.world.writes and self.epoch_outputs:
-                    self.draw_pictures(self.epoch_outputs)  # they may lag behind the epochs done
+                if self.world.writes and self._pictures_drawn[0] < self.epoch_outputs:
+                    self.draw_pictures(self.epoch_outputs)  # they lag behind the epochs done
                 self.save()
                 log.info("stopped at step %d; continue with --resume latest", self.step)
                 raise TrainingStopped(self.step)

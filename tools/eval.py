@@ -7,7 +7,7 @@ scored by default, offline, on the MNIST yardstick shipped in the package: the
 python tools/eval.py [--run output/dcgan] [-n 10000]        # table + eval.json + class_histogram.png
 python tools/eval.py --samples samples.npy                  # against the MNIST yardstick
 python tools/eval.py --run output/fashion --classifier fashion.pdclf   # Fashion-MNIST's own test split
-python tools/eval.py --run output/cdcgan                     # conditional: + conditional accuracy, per-digit FID
+python tools/eval.py --run output/dcgan                      # a conditional run (the default) adds conditional accuracy, per-digit FID
 python tools/eval.py --compare runA/eval/eval.json runB/eval/eval.json
 """
 

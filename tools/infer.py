@@ -8,10 +8,10 @@ python tools/infer.py --engine onnx --z noise.npy --npy                  # ONNX 
 --run uses the run's generator.pdparams (its last step); --checkpoint <run>/generator_best.pdparams
 takes the step with the lowest in-training FID instead.
 
-Conditional models (model.num_classes=10, configs/cdcgan.yaml):
-python tools/infer.py --run output/cdcgan --digit 7 -n 64                # 64 sevens: grid_seed0_digit7.png
-python tools/infer.py --run output/cdcgan --digit-grid                   # row d = digit d: digit_grid_seed0.png
-python tools/infer.py --run output/cdcgan --interpolate 3 7 --digits 1 4  # a walk from a 1 to a 4
+Conditional models (model.num_classes=10: the default, and configs/cdcgan.yaml) also take digits:
+python tools/infer.py --run output/dcgan --digit 7 -n 64                # 64 sevens: grid_seed0_digit7.png
+python tools/infer.py --run output/dcgan --digit-grid                   # row d = digit d: digit_grid_seed0.png
+python tools/infer.py --run output/dcgan --interpolate 3 7 --digits 1 4  # a walk from a 1 to a 4
 """
 
 from pathlib import Path
