@@ -4,9 +4,9 @@ Run through ``python benchmarks/benchmark.py --levers``. Every training row time
 ``Trainer.train_step`` on the trainer's own batches (measure.TrainingLoop), the trainer changed
 in one way:
 
-- kept levers are switched off one at a time: the thread/MKL settings of ``tune_cpu()`` (workers
-  of their own, since they act at import), the whole-map GEMM layers and the frozen D of the
-  G step (one worker, the variants timed in turn);
+- kept levers are switched off one at a time: the thread/MKL/malloc settings of ``tune_cpu()``
+  (workers of their own, since they act at import), the whole-map GEMM layers, the frozen D of the
+  G step and the fused BatchNorm + activation kernels (one worker, the variants timed in turn);
 - rejected levers are switched on: ``paddle.jit.to_static``, and the oneDNN compiled step of
   benchmarks/onednn_study, which runs in a worker of its own because it can crash the process
   (a crash is reported in the table) and is also timed on one thread by CPU time, the measure of
@@ -21,6 +21,8 @@ from __future__ import annotations
 from measure import AS_INSTALLED, TUNED, Job, layer_ms, make_trainer, scratch_folder, start_paddle, time_variants
 
 ONEDNN_JOB, ONEDNN_CPU_JOB = "oneDNN compiled step", "oneDNN compiled step, 1 thread"
+# glibc's malloc as it is without tune_cpu()'s keep_freed_memory(): blocks over 128 KB mapped afresh and unmapped
+GLIBC_DEFAULTS = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
 
 
 # ------------------------------------------------------------------ variants of a trainer
@@ -63,6 +65,20 @@ def with_unfrozen_d(trainer):
     return trainer
 
 
+def with_unfused_norms(trainer):
+    """BatchNorm, activation and a conditional D's label maps through paddle's separate operators
+    instead of the fused kernels of paddle_dcgan/kernels/fused_norm.cc (the convolutions stay on oneDNN)."""
+    from paddle_dcgan.models import ConvBlock, LabelPlanesConv2D
+
+    for net in (trainer.generator, trainer.discriminator):
+        for layer in net.sublayers():
+            if isinstance(layer, ConvBlock):
+                layer.norm_act_op = None
+            elif isinstance(layer, LabelPlanesConv2D):
+                layer.label_act_op = None
+    return trainer
+
+
 def with_to_static(trainer):
     import paddle
 
@@ -75,6 +91,7 @@ IN_PROCESS = {
     "all kept levers on": None,
     "  without whole-map GEMM layers (kept)": with_stock_layers,
     "  without frozen D weights in the G step (kept)": with_unfrozen_d,
+    "  without the fused BatchNorm + activation kernels (kept)": with_unfused_norms,
     "  with paddle.jit.to_static on G and D (rejected)": with_to_static,
 }
 
@@ -179,6 +196,8 @@ def jobs(options: dict) -> list[Job]:
         Job("in-process levers", "levers", options, TUNED),
         Job("as installed", "paddle", train_only, AS_INSTALLED),
         Job("threads only", "paddle", train_only, threads_only),
+        Job("malloc defaults", "paddle", train_only, {**TUNED, **GLIBC_DEFAULTS}),
+        Job("spinning threads", "paddle", train_only, {**TUNED, "GOMP_SPINCOUNT": "300000"}),
         Job(ONEDNN_JOB, "onednn", options, TUNED, may_crash=True),
         Job(ONEDNN_CPU_JOB, "onednn", options, {**TUNED, "OMP_NUM_THREADS": "1"}, may_crash=True),
     ]
@@ -203,6 +222,8 @@ def table(results: dict, batch_sizes: list[int]) -> str:
     row("  without tune_cpu(): paddle's 1 thread, MKL's generic path (kept)", results["as installed"]["train"])
     row(f"  OMP_NUM_THREADS={usable_cores()} without MKL_DEBUG_CPU_TYPE=5 (kept)",
         results["threads only"]["train"])
+    row("  without keeping freed memory: glibc's 128 KB thresholds (kept)", results["malloc defaults"]["train"])
+    row("  GOMP_SPINCOUNT=300000 (libgomp's default) instead of 0 (kept)", results["spinning threads"]["train"])
     for label, per_batch in levers_train.items():
         if label != "all kept levers on":
             row(label, per_batch)

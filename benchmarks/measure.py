@@ -37,9 +37,11 @@ RESULT_TAG = "benchmark-result: "
 
 # Environment changes per setting (None removes a variable), so that each worker starts from a
 # plain environment whatever the parent process has set.
-AS_INSTALLED = {"PADDLE_DCGAN_CPU_TUNING": "0", "OMP_NUM_THREADS": None, "MKL_DEBUG_CPU_TYPE": None}
-TUNED = {"PADDLE_DCGAN_CPU_TUNING": None, "OMP_NUM_THREADS": None, "MKL_DEBUG_CPU_TYPE": None}
-TORCH_DEFAULTS = {"OMP_NUM_THREADS": None, "MKL_DEBUG_CPU_TYPE": None}
+PLAIN = {key: None for key in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE", "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_",
+                                "MALLOC_TRIM_THRESHOLD_")}
+AS_INSTALLED = {**PLAIN, "PADDLE_DCGAN_CPU_TUNING": "0"}
+TUNED = {**PLAIN, "PADDLE_DCGAN_CPU_TUNING": None}
+TORCH_DEFAULTS = PLAIN
 
 # Config keys the benchmark sets before the user's -o overrides (which may change them) ...
 BENCHMARK_DEFAULTS = ["device=cpu", "data.name=mnist_subset", "eval.every_epochs=0", "run_name=benchmark"]

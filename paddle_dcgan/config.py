@@ -72,7 +72,7 @@ class TrainConfig:
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
     ema_decay: float = 0.0  # sample from an exponential moving average of G's weights with this decay (warmed up); 0 = off
     real_label: float = 1.0  # D's target for real images; < 1 is one-sided label smoothing (0.9 is the usual choice)
-    kernels: str = "auto"  # the 4x4 stride-2 convolutions on CPU: onednn (onednn.py) | paddle; auto = onednn if it builds
+    kernels: str = "auto"  # CPU: onednn (onednn.py: oneDNN convolutions, fused BatchNorm + activation) | paddle; auto = onednn if it builds
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
 

@@ -128,23 +128,33 @@ class LabelPlanesConv2D(StridedConv2D):
     run in another order, so results agree with it to rounding (tests/test_conditional.py).
     """
 
-    def forward(self, images: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
+    label_act_op = None  # label_add_act of onednn.load(), set by onednn.use_kernels
+
+    def forward(self, images: paddle.Tensor, labels: paddle.Tensor | None = None,
+                activation: nn.Layer | None = None) -> paddle.Tensor:
         """images [N, channels, S, S] and labels (class ids int [N], or class weights float [N, C]) ->
-        [N, out, S/2, S/2]; without labels, images must come with their planes, [N, channels + C, S, S]:
-        the stock layer."""
+        [N, out, S/2, S/2], through ``activation`` if one is given; without labels, images must come with
+        their planes, [N, channels + C, S, S]: the stock layer. With the fused kernel (onednn.use_kernels)
+        and class ids, the label maps' add and a ReLU / LeakyReLU run as one operator."""
         if labels is None:
-            return super().forward(images)
+            out = super().forward(images)
+            return out if activation is None else activation(out)
         c, num_classes = images.shape[1], self.weight.shape[1] - images.shape[1]
         planes = paddle.eye(num_classes, dtype=images.dtype).reshape([num_classes, num_classes, 1, 1])
         maps = self.convolve(planes.expand([-1, -1, *images.shape[2:]]), self.weight[:, c:])  # [C, out, S/2, S/2]
         out = self.convolve(images, self.weight[:, :c])
+        slope = activation_slope(activation)
+        if (self.label_act_op is not None and slope is not None and paddle.is_integer(labels) and self.bias is None
+                and _strided(self, images)):
+            return self.label_act_op(out, maps, labels, slope)
         if paddle.is_integer(labels):
             # a row per image; its gradient adds rows up one by one, so runs repeat bit for bit (a matrix
             # product's sums may be split among threads differently from run to run)
             out = out + paddle.gather(maps, labels)
         else:
             out = out + paddle.matmul(labels.astype(images.dtype), maps.flatten(1)).reshape(out.shape)
-        return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+        out = out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
+        return out if activation is None else activation(out)
 
 
 class StridedConvTranspose2D(nn.Conv2DTranspose):
@@ -159,10 +169,43 @@ class StridedConvTranspose2D(nn.Conv2DTranspose):
         return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
 
 
-def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
+def activation_slope(activation: nn.Layer) -> float | None:
+    """The slope of ``activation`` below 0 (ReLU 0, LeakyReLU its own), or None for any other layer."""
+    if type(activation) is nn.ReLU:
+        return 0.0
+    if type(activation) is nn.LeakyReLU:
+        return float(activation._negative_slope)
+    return None
+
+
+class ConvBlock(nn.Sequential):
+    """conv -> BatchNorm2D -> ReLU / LeakyReLU: a stock ``nn.Sequential`` (same layers, same state_dict keys)
+    whose training forward, once given the fused kernel (onednn.use_kernels), normalises and activates in
+    one operator: batch statistics, running statistics updated as paddle's BatchNorm2D does, gradients of
+    the input, scale and shift. Results agree with the stock layers to rounding (tests/test_onednn.py);
+    in eval mode, on a GPU or for anything but float32 NCHW it is the stock chain.
+    """
+
+    norm_act_op = None  # batch_norm_act of onednn.load()
+
+    def forward(self, x: paddle.Tensor) -> paddle.Tensor:
+        conv, norm, activation = self[0], self[1], self[2]
+        out = conv(x)
+        slope = activation_slope(activation)
+        if (self.norm_act_op is None or slope is None or not norm.training or norm._use_global_stats
+                or norm._data_format != "NCHW" or not out.place.is_cpu_place() or out.dtype != paddle.float32):
+            return activation(norm(out))
+        out, mean, variance = self.norm_act_op(out, norm.weight, norm.bias, norm._epsilon, slope)
+        with paddle.no_grad():  # as paddle's kernel: running = momentum * running + (1 - momentum) * batch
+            for running, batch in ((norm._mean, mean), (norm._variance, variance)):
+                paddle.assign(running * norm._momentum + batch * (1 - norm._momentum), output=running)
+        return out
+
+
+def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> ConvBlock:
     # Bias is dropped before BatchNorm: BN's own shift replaces it.
     conv = WholeMapConvTranspose2D if stride == 1 and padding == 0 else StridedConvTranspose2D
-    return nn.Sequential(
+    return ConvBlock(
         conv(in_ch, out_ch, kernel, stride, padding, bias_attr=False),
         nn.BatchNorm2D(out_ch),
         nn.ReLU(),
@@ -170,11 +213,10 @@ def _up(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.S
 
 
 def _down(in_ch: int, out_ch: int, batch_norm: bool, conv: type | None = None) -> nn.Sequential:
-    layers = [(conv or StridedConv2D)(in_ch, out_ch, 4, 2, 1, bias_attr=False)]
+    conv = (conv or StridedConv2D)(in_ch, out_ch, 4, 2, 1, bias_attr=False)
     if batch_norm:
-        layers.append(nn.BatchNorm2D(out_ch))
-    layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers)
+        return ConvBlock(conv, nn.BatchNorm2D(out_ch), nn.LeakyReLU(0.2))
+    return nn.Sequential(conv, nn.LeakyReLU(0.2))
 
 
 def label_code(labels: paddle.Tensor, num_classes: int) -> paddle.Tensor:
@@ -272,7 +314,7 @@ class Discriminator(nn.Layer):
             if labels is None:
                 raise ValueError(f"this discriminator is conditional ({self.num_classes} classes); pass labels [N]")
             (conv, activation), rest = self.blocks[0], self.blocks[1:]
-            return rest(activation(conv(images, labels))).flatten()
+            return rest(conv(images, labels, activation=activation)).flatten()
         if labels is not None:
             raise ValueError("this discriminator is unconditional (num_classes=0); call it without labels")
         return self.blocks(images).flatten()

@@ -1,10 +1,13 @@
-"""oneDNN kernels for the strided convolutions (``train.kernels``).
+"""This project's CPU kernels (``train.kernels``): oneDNN convolutions, fused BatchNorm + activation.
 
 Paddle 3's dygraph computes Conv2D and Conv2DTranspose on CPU as im2col plus a
 GEMM per image, and never reaches the oneDNN library it ships with. The DCGAN's
 4x4 stride-2 layers carry most of a training step, and oneDNN runs them 1.6-1.8x
 faster (README, Performance). ``kernels/onednn_conv.cc`` calls oneDNN for them,
-forward and backward, as paddle custom operators; this module builds it once with
+forward and backward, as paddle custom operators. ``kernels/fused_norm.cc`` does
+each block's BatchNorm and ReLU / LeakyReLU (and a conditional D's label maps and
+LeakyReLU) in one operator per direction, on every core, where paddle runs several
+single-threaded passes. This module builds both once with
 ``paddle.utils.cpp_extension`` (about 20 s; cached in ``~/.cache/paddle_dcgan``)
 against paddle's own ``libdnnl.so.3``, and hands the operators to the layers.
 
@@ -34,7 +37,11 @@ from pathlib import Path
 
 from .errors import UserError
 
-SOURCE = Path(__file__).with_name("kernels") / "onednn_conv.cc"
+KERNELS = Path(__file__).with_name("kernels")
+SOURCES = (KERNELS / "onednn_conv.cc", KERNELS / "fused_norm.cc")
+# -fno-trapping-math lets the compiler vectorise the loops with a select on a sign (fused_norm.cc); it
+# changes no result: nothing here traps
+CXXFLAGS = ("-O3", "-fopenmp", "-fno-trapping-math")
 HEADERS_HINT = "pip install --no-deps onednn-devel==2025.0.0"  # oneDNN 3.6 headers, as in paddlepaddle 3.3
 
 
@@ -84,7 +91,7 @@ def header_version(folder: Path) -> tuple[int, int]:
 def _cache_folder(headers: Path, version: tuple[int, int, int]) -> Path:
     import paddle
 
-    key = hashlib.sha256(SOURCE.read_bytes() + f"{paddle.__version__}|{version}|{headers}".encode()).hexdigest()[:16]
+    key = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES) + f"{paddle.__version__}|{version}|{headers}|{CXXFLAGS}".encode()).hexdigest()[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "paddle_dcgan"
     return root / f"onednn-{key}"
 
@@ -119,8 +126,9 @@ def load():
                     from paddle.utils.cpp_extension import load as build
 
                     libs = _paddle_libs()
-                    _LOADED["module"] = build(name="paddle_dcgan_onednn", sources=[str(SOURCE)], extra_include_paths=[str(headers)],
-                                 extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}"],
+                    _LOADED["module"] = build(name="paddle_dcgan_onednn", sources=[str(s) for s in SOURCES], extra_include_paths=[str(headers)],
+                                 extra_cxx_cflags=list(CXXFLAGS),
+                                 extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}", "-fopenmp"],
                                  build_directory=str(folder), verbose=False)
                     return _LOADED["module"]
                 except Exception as exc:  # a compiler or linker failure: the reason is in its output
@@ -144,7 +152,7 @@ def choose(request: str, device: str):
                             f"{device}; use -o train.kernels=auto (or paddle)")
         return None, "paddle's own kernels (GPU)"
     try:
-        return load(), "oneDNN kernels for the 4x4 stride-2 layers (train.kernels)"
+        return load(), "this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation (train.kernels)"
     except KernelsUnavailable as why:
         if request == "onednn":
             raise UserError(f"train.kernels=onednn: the oneDNN kernels cannot be used: {why}; "
@@ -153,11 +161,10 @@ def choose(request: str, device: str):
 
 
 def use_kernels(net, kernels) -> int:
-    """Run ``net``'s strided convolutions on ``kernels`` (from :func:`load`; None = paddle's own again).
-
-    Returns how many layers were switched.
+    """Run ``net``'s strided convolutions and its BatchNorm + activation blocks on ``kernels`` (from
+    :func:`load`; None = paddle's own again). Returns how many layers were switched.
     """
-    from .models import StridedConv2D, StridedConvTranspose2D
+    from .models import ConvBlock, LabelPlanesConv2D, StridedConv2D, StridedConvTranspose2D
 
     count = 0
     for layer in net.sublayers(include_self=True):
@@ -166,5 +173,10 @@ def use_kernels(net, kernels) -> int:
             count += 1
         elif isinstance(layer, StridedConvTranspose2D):
             layer.onednn_op = kernels.onednn_conv2d_transpose if kernels else None
+            count += 1
+        if isinstance(layer, LabelPlanesConv2D):
+            layer.label_act_op = kernels.label_add_act if kernels else None
+        elif isinstance(layer, ConvBlock):
+            layer.norm_act_op = kernels.batch_norm_act if kernels else None
             count += 1
     return count

@@ -92,15 +92,34 @@ def test_import_changes_nothing():
 def test_tune_cpu_sets_only_what_it_documents():
     code = ("import json, os\nbefore = dict(os.environ)\nimport paddle_dcgan\nline = paddle_dcgan.tune_cpu()\n"
             "print(json.dumps([before, dict(os.environ), line]))")
-    env = {k: v for k, v in __import__("os").environ.items()
-           if k not in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE", "GLOG_minloglevel", "PADDLE_DCGAN_CPU_TUNING")}
+    unset = {*cpu_tuning.wanted_settings(), *cpu_tuning.MALLOC_VARIABLES, "PADDLE_DCGAN_CPU_TUNING"}
+    env = {k: v for k, v in __import__("os").environ.items() if k not in unset}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     before, after, line = json.loads(out.stdout.strip().splitlines()[-1])
     changed = _env_changes(before, after)
     assert set(cpu_tuning.wanted_settings()) <= changed
     assert changed <= set(cpu_tuning.wanted_settings()) | {"CUSTOM_DEVICE_ROOT"}  # the latter: paddle's import
     assert f"OMP_NUM_THREADS={cpu_tuning.usable_cores()} (set by paddle_dcgan.tune_cpu)" in line
+    assert "malloc=keeps freed memory (set by paddle_dcgan.tune_cpu)" in line  # glibc here
     assert "No ccache" not in out.stderr
+    # a malloc setting of the user's own stands
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**env, "MALLOC_TRIM_THRESHOLD_": "131072"})
+    assert "malloc=glibc's settings (yours)" in json.loads(out.stdout.strip().splitlines()[-1])[2]
+
+
+def test_freed_memory_is_kept_for_the_next_tensor():
+    """What keep_freed_memory() is for: a big tensor made again and again costs no fresh pages."""
+    import resource
+
+    assert cpu_tuning.keep_freed_memory()  # glibc (conftest's tune_cpu() has made the same call)
+    x = paddle.ones([128, 64, 14, 14])
+    (x + x).numpy()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(5):
+        x + x
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    assert faults < 5 * 1568 / 4, faults  # a 6.4 MB result mapped afresh would fault ~1,568 pages each time
 
 
 @pytest.mark.skipif(paddle.device.is_compiled_with_cuda(), reason="checks the CPU-only build's behaviour")

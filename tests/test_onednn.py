@@ -14,7 +14,8 @@ from conftest import ROOT, TINY, assert_one_line_error, run_tool
 from paddle_dcgan import onednn
 from paddle_dcgan.config import load_config
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.models import StridedConv2D, StridedConvTranspose2D, build_models
+from paddle_dcgan.models import (ConvBlock, LabelPlanesConv2D, StridedConv2D, StridedConvTranspose2D,
+                                 build_models)
 from paddle_dcgan.trainer import Trainer
 
 
@@ -127,3 +128,58 @@ def test_gradients_nobody_needs_are_skipped_and_the_others_stay_right():
         grads.append(xi.grad.numpy())
     layer.weight.stop_gradient = False
     np.testing.assert_allclose(grads[1], grads[0], atol=1e-5 * np.abs(grads[0]).max())
+
+
+@pytest.mark.parametrize("activation, channels, side", [
+    (paddle.nn.ReLU(), 64, 14),            # G's middle block
+    (paddle.nn.LeakyReLU(0.2), 128, 7),    # D's middle block
+    (paddle.nn.LeakyReLU(0.2), 5, 3),      # odd sizes
+])
+def test_fused_batchnorm_and_activation_agree_with_paddles_layers(activation, channels, side):
+    """Output, the gradients of the input, the conv weight and BN's scale and shift, and the running
+    statistics after two steps: the fused kernel against paddle's BatchNorm2D + activation."""
+    kernels = _kernels()
+    paddle.seed(0)
+    block = ConvBlock(StridedConv2D(channels // 2 + 1, channels, 4, 2, 1, bias_attr=False),
+                      paddle.nn.BatchNorm2D(channels), activation)
+    block[1].weight.set_value(paddle.rand([channels]) + 0.5)
+    block[1].bias.set_value(paddle.randn([channels]))
+    x = paddle.randn([6, channels // 2 + 1, 2 * side, 2 * side]) * 3 + 1
+    start = {k: v.numpy() for k, v in block.state_dict().items()}
+    results = []
+    for use in (None, kernels):
+        block.set_state_dict(start)
+        onednn.use_kernels(block, use)
+        for _ in range(2):
+            xi = x.clone()
+            xi.stop_gradient = False
+            block.clear_gradients()
+            y = block(xi)
+            (y * y.detach().flip(0)).sum().backward()
+        params = [p.grad.numpy() for p in (block[0].weight, block[1].weight, block[1].bias)]
+        results.append([y.numpy(), xi.grad.numpy(), *params, block[1]._mean.numpy(), block[1]._variance.numpy()])
+    assert block.norm_act_op is not None
+    for ours, theirs in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
+    block.eval()  # running statistics: the stock layers, whatever the kernels
+    np.testing.assert_array_equal(block(x).numpy(), block[2](block[1](block[0](x))).numpy())
+
+
+def test_fused_label_maps_and_activation_agree_with_paddles_ops():
+    """A conditional D's first layer: convolution, label maps added per image, LeakyReLU."""
+    kernels = _kernels()
+    paddle.seed(0)
+    layer, activation = LabelPlanesConv2D(1 + 10, 16, 4, 2, 1, bias_attr=False), paddle.nn.LeakyReLU(0.2)
+    images, labels = paddle.randn([7, 1, 28, 28]), paddle.to_tensor([3, 3, 0, 9, 5, 3, 1])
+    results = []
+    for use in (None, kernels):
+        onednn.use_kernels(layer, use)
+        xi = images.clone()
+        xi.stop_gradient = False
+        layer.clear_gradients()
+        y = layer(xi, labels, activation=activation)
+        (y * y.detach().flip(0)).sum().backward()
+        results.append([y.numpy(), xi.grad.numpy(), layer.weight.grad.numpy()])
+    assert layer.label_act_op is not None
+    for ours, theirs in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
