@@ -86,9 +86,14 @@ class WholeMapConv2D(nn.Conv2D):
         return out if self.bias is None else out + self.bias.reshape([1, -1, 1, 1])
 
 
+def _cpu_float32(x: paddle.Tensor) -> bool:
+    """A float32 tensor on the CPU, computed now (a program being traced by paddle.jit has no place)."""
+    return x.place is not None and x.place.is_cpu_place() and x.dtype == paddle.float32
+
+
 def _strided(conv, x: paddle.Tensor) -> bool:
     """Whether ``conv`` (4x4, stride 2, padding 1) should run ``x`` on its oneDNN kernel."""
-    return (conv.onednn_op is not None and x.place.is_cpu_place() and x.dtype == paddle.float32
+    return (conv.onednn_op is not None and _cpu_float32(x)
             and conv._stride == [2, 2] and conv._groups in (None, 1) and conv._dilation == [1, 1]
             and conv._data_format == "NCHW")
 
@@ -193,7 +198,7 @@ class ConvBlock(nn.Sequential):
         out = conv(x)
         slope = activation_slope(activation)
         if (self.norm_act_op is None or slope is None or not norm.training or norm._use_global_stats
-                or norm._data_format != "NCHW" or not out.place.is_cpu_place() or out.dtype != paddle.float32):
+                or norm._data_format != "NCHW" or not _cpu_float32(out)):
             return activation(norm(out))
         out, mean, variance = self.norm_act_op(out, norm.weight, norm.bias, norm._epsilon, slope)
         with paddle.no_grad():  # as paddle's kernel: running = momentum * running + (1 - momentum) * batch
