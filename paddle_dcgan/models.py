@@ -148,11 +148,10 @@ class LabelPlanesConv2D(StridedConv2D):
         planes = paddle.eye(num_classes, dtype=images.dtype).reshape([num_classes, num_classes, 1, 1])
         maps = self.convolve(planes.expand([-1, -1, *images.shape[2:]]), self.weight[:, c:])  # [C, out, S/2, S/2]
         out = self.convolve(images, self.weight[:, :c])
-        slope = activation_slope(activation)
-        if (self.label_act_op is not None and slope is not None and paddle.is_integer(labels) and self.bias is None
-                and _strided(self, images)):
-            return self.label_act_op(out, maps, labels, slope)
         if paddle.is_integer(labels):
+            slope = activation_slope(activation)
+            if self.label_act_op is not None and slope is not None and self.bias is None and _strided(self, images):
+                return self.label_act_op(out, maps, labels, slope)
             # a row per image; its gradient adds rows up one by one, so runs repeat bit for bit (a matrix
             # product's sums may be split among threads differently from run to run)
             out = out + paddle.gather(maps, labels)

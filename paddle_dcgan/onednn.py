@@ -38,7 +38,7 @@ from pathlib import Path
 from .errors import UserError
 
 KERNELS = Path(__file__).with_name("kernels")
-SOURCES = (KERNELS / "onednn_conv.cc", KERNELS / "fused_norm.cc")
+SOURCES = (KERNELS / "onednn_conv.cc", KERNELS / "fused_norm.cc")  # and the header they share, tensors.h
 # -fno-trapping-math lets the compiler vectorise the loops with a select on a sign (fused_norm.cc); it
 # changes no result: nothing here traps
 CXXFLAGS = ("-O3", "-fopenmp", "-fno-trapping-math")
@@ -91,7 +91,8 @@ def header_version(folder: Path) -> tuple[int, int]:
 def _cache_folder(headers: Path, version: tuple[int, int, int]) -> Path:
     import paddle
 
-    key = hashlib.sha256(b"".join(s.read_bytes() for s in SOURCES) + f"{paddle.__version__}|{version}|{headers}|{CXXFLAGS}".encode()).hexdigest()[:16]
+    code = b"".join(f.read_bytes() for f in sorted(KERNELS.glob("*.[ch]*")))  # sources and headers
+    key = hashlib.sha256(code + f"{paddle.__version__}|{version}|{headers}|{CXXFLAGS}".encode()).hexdigest()[:16]
     root = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "paddle_dcgan"
     return root / f"onednn-{key}"
 
@@ -126,10 +127,10 @@ def load():
                     from paddle.utils.cpp_extension import load as build
 
                     libs = _paddle_libs()
-                    _LOADED["module"] = build(name="paddle_dcgan_onednn", sources=[str(s) for s in SOURCES], extra_include_paths=[str(headers)],
-                                 extra_cxx_cflags=list(CXXFLAGS),
-                                 extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}", "-fopenmp"],
-                                 build_directory=str(folder), verbose=False)
+                    _LOADED["module"] = build(
+                        name="paddle_dcgan_onednn", sources=[str(s) for s in SOURCES], extra_cxx_cflags=list(CXXFLAGS),
+                        extra_include_paths=[str(headers)], build_directory=str(folder), verbose=False,
+                        extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}", "-fopenmp"])
                     return _LOADED["module"]
                 except Exception as exc:  # a compiler or linker failure: the reason is in its output
                     failure = exc

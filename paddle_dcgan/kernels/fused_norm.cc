@@ -22,6 +22,9 @@
 #include <vector>
 
 #include "paddle/extension.h"
+#include "tensors.h"
+
+using paddle_dcgan::dense;
 
 namespace {
 
@@ -35,8 +38,6 @@ void check_nchw(const paddle::Tensor& x, const char* op) {
   PD_CHECK(x.is_cpu() && x.dtype() == paddle::DataType::FLOAT32 && x.shape().size() == 4,
            op, " takes a 4-D float32 CPU tensor");
 }
-
-paddle::Tensor dense(const paddle::Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
 
 // As paddle's ReLU (slope 0: nan -> 0) and LeakyReLU (nan stays nan); the gradient is read off the output
 // (y > 0 exactly where the input was). Both sides of each select are computed, so that the loops vectorise

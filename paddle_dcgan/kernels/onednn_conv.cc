@@ -19,10 +19,12 @@
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "paddle/extension.h"
+#include "tensors.h"
 
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
 using dt = dnnl::memory::data_type;
+using paddle_dcgan::dense;
 
 namespace {
 
@@ -117,9 +119,6 @@ PDs<Kind>& pds(const memory::dims& x, const memory::dims& w, int64_t s, int64_t 
                                       typename Kind::BwdWeights(bw)});
   return r.first->second;
 }
-
-// oneDNN reads plain row-major buffers: views (a slice of a batch) are copied first
-paddle::Tensor dense(const paddle::Tensor& t) { return t.is_contiguous() ? t : t.contiguous(); }
 
 void check(const paddle::Tensor& x, const paddle::Tensor& w) {
   PD_CHECK(x.is_cpu() && w.is_cpu(), "onednn conv ops run on CPU tensors only");
