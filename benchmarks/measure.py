@@ -334,6 +334,46 @@ def profile_torch(generator, discriminator, batch: int, nz: int, calls: int) -> 
     return out
 
 
+# ------------------------------------------------------------------ where a step's time goes
+def onednn_split(trainer, steps: int) -> dict[str, float] | None:
+    """Per training step, ms: the wall time, the time inside oneDNN's convolution primitives and inside its
+    layout reorders (oneDNN's own timing: its verbose mode 2, ``profile_exec``), and the page faults of
+    the process (``ru_minflt``), over ``steps`` steps of ``trainer``. None where no oneDNN primitive ran
+    (paddle's own kernels)."""
+    import ctypes
+    import resource
+
+    import paddle
+
+    from paddle_dcgan.files import native_output_captured
+
+    dnnl = ctypes.CDLL(str(Path(paddle.__file__).parent / "libs" / "libdnnl.so.3"))
+    loop = TrainingLoop(trainer)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    with native_output_captured(1) as log:
+        dnnl.dnnl_set_verbose(2)
+        try:
+            start = time.perf_counter()
+            loop.run(steps)
+            wall = time.perf_counter() - start
+        finally:
+            dnnl.dnnl_set_verbose(0)
+            ctypes.CDLL(None).fflush(None)  # oneDNN prints through C's stdout buffer
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    # onednn_verbose,v1,primitive,exec,cpu,<kind>,<implementation>,...,<ms>
+    ms = {"convolution": 0.0, "reorder": 0.0}
+    for line in log.getvalue().splitlines():
+        fields = line.split(",")
+        if line.startswith("onednn_verbose") and len(fields) > 6 and fields[3] == "exec":
+            kind = "reorder" if fields[5] == "reorder" else "convolution" if "convolution" in fields[5] else None
+            if kind:
+                ms[kind] += float(fields[-1])
+    if not ms["convolution"]:
+        return None
+    return {"wall_ms": 1000 * wall / steps, "conv_ms": ms["convolution"] / steps, "reorder_ms": ms["reorder"] / steps,
+            "faults": faults / steps}
+
+
 # ------------------------------------------------------------------ workers
 def start_paddle() -> dict[str, str]:
     """First thing in a paddle worker: ``tune_cpu()`` (a no-op with PADDLE_DCGAN_CPU_TUNING=0), then
@@ -377,6 +417,8 @@ def paddle_worker(options: dict) -> dict:
     out["loader"] = median_rate(lambda: [b for b, _ in batches.epoch(0)], len(batches) * batches.batch_size, 3)
     if options.get("profile"):
         out["profile"] = profile_paddle(g, d, max(options["batch_sizes"]), nz, options["layer_calls"])
+        with scratch_folder():
+            out["onednn_split"] = onednn_split(trainer, options["steps"])
     return out
 
 

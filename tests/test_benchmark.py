@@ -28,6 +28,16 @@ def bench(monkeypatch):
     return measure, levers
 
 
+def _kernels_build() -> bool:
+    from paddle_dcgan import onednn
+
+    try:
+        onednn.load()
+        return True
+    except onednn.KernelsUnavailable:
+        return False
+
+
 def _benchmark(*args, cwd):
     return subprocess.run([sys.executable, str(ROOT / "benchmarks" / "benchmark.py"), *args], cwd=cwd,
                           capture_output=True, text=True, timeout=120)
@@ -52,6 +62,13 @@ def test_main_table_has_its_rows(tmp_path):
     # the default model is conditional: z and the one-hot digit into G, images and their label planes into D
     assert len(profile) == 6 and "G: WholeMapConvTranspose2D 26->16 @1x1" in profile[0]
     assert "D: LabelPlanesConv2D 11->8 @28x28" in profile[3]
+    split = [line for line in lines if "with oneDNN's own timing" in line]
+    if _kernels_build():  # where they do not, the step runs no oneDNN primitive and the line is left out
+        assert len(split) == 1 and re.search(r"of which convolution primitives \d+ ms and layout reorders", split[0])
+        assert re.search(r"The convolutions alone run the step's [\d.]+ GFLOP at \d+ % of the GEMM limit",
+                         lines[lines.index(split[0]) + 1])
+    else:
+        assert not split
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.json"]  # nothing else written
     raw = json.loads((tmp_path / "raw.json").read_text())
     assert {name: len(runs) for name, runs in raw["runs"].items()} == {"paddle as installed": 1, "tuned, stock convs": 1,
