@@ -111,11 +111,10 @@ def keep_freed_memory() -> bool:
 
     By default glibc maps every block over 128 KB afresh from the kernel and unmaps it when freed,
     and gives back freed heap memory over 128 KB: each of the step's activation tensors (6.4 MB at
-    batch 128) then costs some 1,600 page faults, and the kernel zeroes every page. paddle's
-    elementwise operators took ~10x longer for it (a ReLU of a [128, 64, 14, 14] tensor: 4.6 ms,
-    0.44 ms without; README, Performance). Blocks up to 32 MB now come from the heap, and up to 1 GB
-    of free heap is kept. Same as setting MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ before
-    Python starts; where either is set, the user's choice stands.
+    batch 128) then costs some 1,600 page faults, and the kernel zeroes every page: most of the time
+    of paddle's elementwise operators here (README, Performance). Blocks up to 32 MB now come from
+    the heap, and up to 1 GB of free heap is kept. Same as setting MALLOC_MMAP_THRESHOLD_ /
+    MALLOC_TRIM_THRESHOLD_ before Python starts; where either is set, the user's choice stands.
     """
     try:
         libc = ctypes.CDLL(None)
