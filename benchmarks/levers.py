@@ -4,8 +4,9 @@ Run through ``python benchmarks/benchmark.py --levers``. Every training row time
 ``Trainer.train_step`` on the trainer's own batches (measure.TrainingLoop), the trainer changed
 in one way:
 
-- kept levers are switched off one at a time: the thread/MKL/malloc settings of ``tune_cpu()``
-  (workers of their own, since they act at import), the whole-map GEMM layers, the frozen D of the
+- kept levers are switched off one at a time: the thread/MKL/malloc settings of ``tune_cpu()`` and
+  the per-machine choice of oneDNN convolution kernels (workers of their own, since they act at
+  import or when a layer shape is first met), the whole-map GEMM layers, the frozen D of the
   G step and the fused BatchNorm + activation kernels (one worker, the variants timed in turn);
 - rejected levers are switched on: ``paddle.jit.to_static``, and the oneDNN compiled step of
   benchmarks/onednn_study, which runs in a worker of its own because it can crash the process
@@ -198,6 +199,7 @@ def jobs(options: dict) -> list[Job]:
         Job("threads only", "paddle", train_only, threads_only),
         Job("malloc defaults", "paddle", train_only, {**TUNED, **GLIBC_DEFAULTS}),
         Job("spinning threads", "paddle", train_only, {**TUNED, "GOMP_SPINCOUNT": "300000"}),
+        Job("first-choice convolutions", "paddle", train_only, {**TUNED, "PADDLE_DCGAN_ONEDNN_TUNING": "off"}),
         Job(ONEDNN_JOB, "onednn", options, TUNED, may_crash=True),
         Job(ONEDNN_CPU_JOB, "onednn", options, {**TUNED, "OMP_NUM_THREADS": "1"}, may_crash=True),
     ]
@@ -224,6 +226,8 @@ def table(results: dict, batch_sizes: list[int]) -> str:
         results["threads only"]["train"])
     row("  without keeping freed memory: glibc's 128 KB thresholds (kept)", results["malloc defaults"]["train"])
     row("  GOMP_SPINCOUNT=300000 (libgomp's default) instead of 0 (kept)", results["spinning threads"]["train"])
+    row("  oneDNN's first-choice convolution kernels, not the tuned ones (kept)",
+        results["first-choice convolutions"]["train"])
     for label, per_batch in levers_train.items():
         if label != "all kept levers on":
             row(label, per_batch)

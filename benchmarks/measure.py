@@ -38,7 +38,7 @@ RESULT_TAG = "benchmark-result: "
 # Environment changes per setting (None removes a variable), so that each worker starts from a
 # plain environment whatever the parent process has set.
 PLAIN = {key: None for key in ("OMP_NUM_THREADS", "MKL_DEBUG_CPU_TYPE", "GOMP_SPINCOUNT", "MALLOC_MMAP_THRESHOLD_",
-                                "MALLOC_TRIM_THRESHOLD_")}
+                                "MALLOC_TRIM_THRESHOLD_", "PADDLE_DCGAN_ONEDNN_TUNING")}
 AS_INSTALLED = {**PLAIN, "PADDLE_DCGAN_CPU_TUNING": "0"}
 TUNED = {**PLAIN, "PADDLE_DCGAN_CPU_TUNING": None}
 TORCH_DEFAULTS = PLAIN

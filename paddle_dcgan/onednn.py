@@ -17,6 +17,14 @@ paddle's library (``pip install --no-deps onednn-devel==2025.0.0`` for the oneDN
 kernels on CPU when they build and falls back to paddle's kernels with one log
 line saying why; ``onednn`` makes that an error; ``paddle`` never tries.
 
+oneDNN offers several implementations of each convolution and picks the first
+that applies, not always the fastest (a one-channel layer's weight gradient runs
+~7x faster on its GEMM-based kernel on AVX2). The first process on a machine times
+them all for each layer shape and writes the fastest to ``tuning-<cpu>.tsv`` beside
+the build; later runs read it, so a run and its resume compute alike bit for bit.
+``PADDLE_DCGAN_ONEDNN_TUNING`` names another file, or ``off`` for oneDNN's own
+choice (``benchmarks/benchmark.py --levers`` measures what the tuning buys).
+
 The weights, state_dict keys, checkpoints and exports are those of the stock
 layers; only the arithmetic's summation order differs (outputs within ~1e-6 of
 paddle's, tests/test_onednn.py).
@@ -42,6 +50,7 @@ SOURCES = (KERNELS / "onednn_conv.cc", KERNELS / "fused_norm.cc")  # and the hea
 # -fno-trapping-math lets the compiler vectorise the loops with a select on a sign (fused_norm.cc); it
 # changes no result: nothing here traps
 CXXFLAGS = ("-O3", "-fopenmp", "-fno-trapping-math")
+TUNING_VARIABLE = "PADDLE_DCGAN_ONEDNN_TUNING"  # read by onednn_conv.cc when it first meets a layer shape
 HEADERS_HINT = "pip install --no-deps onednn-devel==2025.0.0"  # oneDNN 3.6 headers, as in paddlepaddle 3.3
 
 
@@ -97,6 +106,16 @@ def _cache_folder(headers: Path, version: tuple[int, int, int]) -> Path:
     return root / f"onednn-{key}"
 
 
+def cpu_identity() -> str:
+    """A short hash of this CPU's model and instruction sets (/proc/cpuinfo): which machine a tuning file is for."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        text = ""
+    first = [line for line in text.split("\n\n")[0].splitlines() if line.startswith(("model name", "flags"))]
+    return hashlib.sha256("\n".join(first).encode()).hexdigest()[:12]
+
+
 _LOADED: dict = {}  # "module": the kernels, once loaded (paddle registers custom operators once per process)
 
 
@@ -127,11 +146,13 @@ def load():
                     from paddle.utils.cpp_extension import load as build
 
                     libs = _paddle_libs()
-                    _LOADED["module"] = build(
+                    module = build(
                         name="paddle_dcgan_onednn", sources=[str(s) for s in SOURCES], extra_cxx_cflags=list(CXXFLAGS),
                         extra_include_paths=[str(headers)], build_directory=str(folder), verbose=False,
                         extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}", "-fopenmp"])
-                    return _LOADED["module"]
+                    os.environ.setdefault(TUNING_VARIABLE, str(folder / f"tuning-{cpu_identity()}.tsv"))
+                    _LOADED["module"] = module
+                    return module
                 except Exception as exc:  # a compiler or linker failure: the reason is in its output
                     failure = exc
             lines = [line for line in output.getvalue().splitlines() if "error" in line.lower()]

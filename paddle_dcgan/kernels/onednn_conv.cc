@@ -11,11 +11,37 @@
 // onednn_conv2d_transpose(X [N, C, H, W], W [C, O, K, K], stride, padding, need_x, need_w) -> Y, as
 // F.conv2d_transpose; need_x / need_w (0 or 1): whether backward computes X's / W's gradient.
 // Both take contiguous float32 CPU tensors without bias, groups or dilation; their gradient operators
-// return the gradients of X and W. Primitives are created once per shape and cached; oneDNN picks
-// its own memory layouts (format "any") and the data is reordered to and from paddle's NCHW.
+// return the gradients of X and W. Data stays in paddle's NCHW; each call reorders it to and from the
+// layouts the chosen primitive wants.
+//
+// Everything is a convolution problem (src -> dst through weights [O, C, K, K]) run in one of three
+// directions: forward, backward_data, backward_weights. A transposed convolution is the convolution
+// from its output back to its input, with the directions swapped: its forward is that convolution's
+// backward_data, its backward_data that convolution's forward, its weight gradient that convolution's
+// backward_weights; paddle's [C, O, K, K] weight is already that convolution's [O, C, K, K] layout. So
+// G's 128 -> 64 layer and D's 64 -> 128 layer are one problem, and so are G's last and D's first.
+//
+// Which implementation: oneDNN lists several per problem and direction (JIT direct kernels in
+// blocked or NHWC layouts, GEMM-based ones) and picks the first that applies, which is not always the
+// fastest: a weight gradient with a single image channel is ~7x faster on its GEMM-based kernel on an
+// AVX2 CPU. With $PADDLE_DCGAN_ONEDNN_TUNING naming a file (onednn.py sets one per CPU in the build
+// cache), the first process that meets a problem times every implementation (reorders included) and
+// writes the fastest to that file under a lock; every later process reads it, so runs and resumes
+// repeat bit for bit. Unset, empty or "off": oneDNN's own first choice.
+#include <fcntl.h>
+#include <omp.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
 #include "paddle/extension.h"
@@ -33,10 +59,94 @@ dnnl::stream& queue() { static dnnl::stream s(cpu()); return s; }
 
 memory::dims dims_of(const paddle::Tensor& t) { auto s = t.shape(); return memory::dims(s.begin(), s.end()); }
 
-// Run `prim` reading/writing plain user buffers, reordering to and from the layouts it chose.
-struct Arg { int id; memory::desc want; memory::desc user; void* data; bool output; };
+// A convolution src [N, C, H, W] -> dst [N, O, Ho, Wo] through weights [O, C, K, K], stride s, padding p.
+struct Problem {
+  memory::dims src, weights, dst;
+  int64_t s, p;
 
-void run(const dnnl::primitive& prim, const std::vector<Arg>& args) {
+  static Problem conv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
+    return {x, w, {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}, s, p};
+  }
+  // the transposed convolution of x [N, C, H, W] by w [C, O, K, K]: the convolution from its output to x
+  static Problem deconv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
+    return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}, w, x, s, p};
+  }
+  std::string key() const {
+    std::string k = "conv";
+    for (const auto* d : {&src, &weights, &dst}) {
+      k += d == &src ? " " : "|";
+      for (size_t i = 0; i < d->size(); ++i) k += (i ? "," : "") + std::to_string((*d)[i]);
+    }
+    return k + "|s" + std::to_string(s) + "p" + std::to_string(p);
+  }
+};
+
+enum Direction { kForward, kBackwardData, kBackwardWeights };
+const char* const kDirectionName[] = {"forward", "backward_data", "backward_weights"};
+
+// One implementation of a problem in one direction, and the layouts it wants its src-, weights- and
+// dst-shaped tensors in (the diff_ tensors in the backward directions).
+struct Choice {
+  dnnl::primitive primitive;
+  memory::desc src, weights, dst;
+  std::string name;  // "<activation layout asked for>:<oneDNN's implementation name>"
+};
+
+memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
+
+// Every implementation oneDNN offers for `pb` in direction `dir`, with the activations in "any" layout
+// (oneDNN's choice, a blocked one) or in NHWC; oneDNN's reference kernels (10-100x slower) left out.
+std::vector<Choice> candidates(const Problem& pb, Direction dir) {
+  std::vector<Choice> out;
+  memory::dims st{pb.s, pb.s}, pad{pb.p, pb.p};
+  const auto alg = dnnl::algorithm::convolution_direct;
+  for (tag act : {tag::any, tag::nhwc}) {
+    const std::string layout = act == tag::any ? "any:" : "nhwc:";
+    memory::desc src(pb.src, dt::f32, act), dst(pb.dst, dt::f32, act), w = any(pb.weights);
+    dnnl::convolution_forward::primitive_desc fwd;
+    try {
+      fwd = dnnl::convolution_forward::primitive_desc(cpu(), dnnl::prop_kind::forward_training, alg, src, w, dst,
+                                                      st, pad, pad);
+    } catch (const dnnl::error&) {
+      continue;  // no implementation for this layout
+    }
+    auto collect = [&](auto pd, auto src_of, auto weights_of, auto dst_of) {
+      do {
+        std::string impl = pd.impl_info_str();
+        if (impl.rfind("ref", 0) == 0) continue;
+        out.push_back({dnnl::primitive(pd), src_of(pd), weights_of(pd), dst_of(pd), layout + impl});
+      } while (pd.next_impl());
+    };
+    try {
+      if (dir == kForward) {
+        collect(fwd, [](auto& d) { return d.src_desc(); }, [](auto& d) { return d.weights_desc(); },
+                [](auto& d) { return d.dst_desc(); });
+      } else if (dir == kBackwardData) {
+        collect(dnnl::convolution_backward_data::primitive_desc(cpu(), alg, src, w, dst, st, pad, pad, fwd),
+                [](auto& d) { return d.diff_src_desc(); }, [](auto& d) { return d.weights_desc(); },
+                [](auto& d) { return d.diff_dst_desc(); });
+      } else {
+        collect(dnnl::convolution_backward_weights::primitive_desc(cpu(), alg, src, w, dst, st, pad, pad, fwd),
+                [](auto& d) { return d.src_desc(); }, [](auto& d) { return d.diff_weights_desc(); },
+                [](auto& d) { return d.diff_dst_desc(); });
+      }
+    } catch (const dnnl::error&) {
+    }
+  }
+  return out;
+}
+
+// Run `c` on plain buffers: src NCHW, weights OIHW, dst NCHW; the one `dir` writes (dst, src, weights)
+// is the output. Inputs are reordered into the layouts `c` wants and the output back.
+void execute(const Choice& c, Direction dir, const Problem& pb, float* src, float* weights, float* dst) {
+  struct Arg { int id; const memory::desc& want; memory::desc user; float* data; bool output; };
+  const Arg args[] = {
+      {dir == kBackwardData ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, c.src, memory::desc(pb.src, dt::f32, tag::nchw), src,
+       dir == kBackwardData},
+      {dir == kBackwardWeights ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS, c.weights,
+       memory::desc(pb.weights, dt::f32, tag::oihw), weights, dir == kBackwardWeights},
+      {dir == kForward ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST, c.dst, memory::desc(pb.dst, dt::f32, tag::nchw), dst,
+       dir == kForward}};
   std::unordered_map<int, memory> bind;
   std::vector<std::pair<memory, memory>> copy_back;
   for (const auto& a : args) {
@@ -47,78 +157,82 @@ void run(const dnnl::primitive& prim, const std::vector<Arg>& args) {
     else dnnl::reorder(user, inner).execute(queue(), user, inner);
     bind[a.id] = inner;
   }
-  prim.execute(queue(), bind);
+  c.primitive.execute(queue(), bind);
   for (auto& p : copy_back) dnnl::reorder(p.first, p.second).execute(queue(), p.first, p.second);
   queue().wait();
 }
 
-std::string key_of(const char* what, const memory::dims& a, const memory::dims& b, int64_t stride, int64_t pad) {
-  std::string k(what);
-  for (auto d : a) k += "," + std::to_string(d);
-  k += "|";
-  for (auto d : b) k += "," + std::to_string(d);
-  return k + "|" + std::to_string(stride) + "|" + std::to_string(pad);
+// Median milliseconds of `c` on scratch data, reorders included; stops early once clearly slower than `best`.
+double time_ms(const Choice& c, Direction dir, const Problem& pb, double best) {
+  auto count = [](const memory::dims& d) { size_t n = 1; for (auto v : d) n *= v; return n; };
+  std::vector<float> src(count(pb.src)), weights(count(pb.weights)), dst(count(pb.dst));
+  for (auto* v : {&src, &weights, &dst})
+    for (size_t i = 0; i < v->size(); ++i) (*v)[i] = 0.01f * static_cast<float>(i % 97) - 0.48f;
+  execute(c, dir, pb, src.data(), weights.data(), dst.data());  // warm-up: first-touch, JIT caches
+  std::vector<double> ms;
+  for (int rep = 0; rep < 5; ++rep) {
+    auto start = std::chrono::steady_clock::now();
+    execute(c, dir, pb, src.data(), weights.data(), dst.data());
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    if (rep == 0 && ms[0] > 2 * best) break;
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
 }
 
-memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
-memory::desc plain(const memory::dims& d, tag t) { return memory::desc(d, dt::f32, t); }
-
-// ---- the two kinds of layer, as oneDNN names their primitives
-// convolution: x [N, C, H, W], w [O, C, K, K] (paddle Conv2D), y [N, O, Ho, Wo]
-struct Conv {
-  using Fwd = dnnl::convolution_forward;
-  using BwdData = dnnl::convolution_backward_data;
-  using BwdWeights = dnnl::convolution_backward_weights;
-  static constexpr dnnl::algorithm algorithm = dnnl::algorithm::convolution_direct;
-  static constexpr const char* name = "conv";
-  static memory::dims weights(const memory::dims& w) { return w; }
-  static memory::dims out(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-    return {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1};
+// The index of the candidate the tuning file names for `key`; timed and written there first if it names
+// none (the last line for a key counts). -1 where the file cannot be used: oneDNN's first choice then.
+int tuned(const std::string& file, const std::string& key, const Problem& pb, Direction dir,
+          const std::vector<Choice>& cands) {
+  int fd = open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  flock(fd, LOCK_EX);  // processes started together (distributed launch) time one after the other
+  std::string named;
+  {
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream fields(line);
+      std::string k, name;
+      if (std::getline(fields, k, '\t') && k == key && std::getline(fields, name, '\t')) named = name;
+    }
   }
-};
-
-// transposed convolution: x [N, C, H, W], w [C, O, K, K] (paddle Conv2DTranspose), y [N, O, Ho, Wo]
-struct Deconv {
-  using Fwd = dnnl::deconvolution_forward;
-  using BwdData = dnnl::deconvolution_backward_data;
-  using BwdWeights = dnnl::deconvolution_backward_weights;
-  static constexpr dnnl::algorithm algorithm = dnnl::algorithm::deconvolution_direct;
-  static constexpr const char* name = "deconv";
-  static memory::dims weights(const memory::dims& w) { return {w[1], w[0], w[2], w[3]}; }  // oneDNN: {O, I, K, K}
-  static memory::dims out(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-    return {x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]};
+  int pick = -1;
+  for (size_t i = 0; i < cands.size(); ++i)
+    if (cands[i].name == named) pick = static_cast<int>(i);
+  if (pick < 0) {
+    std::string timings;
+    double best = INFINITY;
+    for (size_t i = 0; i < cands.size(); ++i) {
+      double ms = time_ms(cands[i], dir, pb, best);
+      timings += (i ? " " : "") + cands[i].name + "=" + std::to_string(ms);
+      if (ms < best) { best = ms; pick = static_cast<int>(i); }
+    }
+    std::string line = key + "\t" + cands[pick].name + "\t" + timings + "\n";
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) pick = -1;
   }
-};
+  flock(fd, LOCK_UN);
+  close(fd);
+  return pick;
+}
 
-// The forward and both backward primitives of one layer shape, made once and cached.
-template <class Kind>
-struct PDs {
-  typename Kind::Fwd::primitive_desc fwd;
-  typename Kind::BwdData::primitive_desc bwd_data;
-  typename Kind::BwdWeights::primitive_desc bwd_weights;
-  typename Kind::Fwd fwd_p; typename Kind::BwdData bwd_data_p; typename Kind::BwdWeights bwd_weights_p;
-};
-
-template <class Kind>
-PDs<Kind>& pds(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-  static std::unordered_map<std::string, PDs<Kind>> cache;
+// The implementation of `pb` in direction `dir` for this process: made once per problem, direction and
+// tuning file, then cached.
+const Choice& chosen(const Problem& pb, Direction dir) {
+  static std::unordered_map<std::string, Choice> cache;
   static std::mutex lock;
   std::lock_guard<std::mutex> g(lock);
-  auto k = key_of(Kind::name, x, w, s, p);
-  auto it = cache.find(k);
+  const char* env = std::getenv("PADDLE_DCGAN_ONEDNN_TUNING");
+  std::string file = env && std::string(env) != "off" ? env : "";
+  std::string key = pb.key() + "|" + kDirectionName[dir] + "|threads" + std::to_string(omp_get_max_threads());
+  auto it = cache.find(key + "|" + file);
   if (it != cache.end()) return it->second;
-  auto y = Kind::out(x, w, s, p);
-  auto wd = Kind::weights(w);
-  memory::dims st{s, s}, pad{p, p};
-  auto fwd = typename Kind::Fwd::primitive_desc(cpu(), dnnl::prop_kind::forward_training, Kind::algorithm, any(x),
-                                                any(wd), any(y), st, pad, pad);
-  auto bd = typename Kind::BwdData::primitive_desc(cpu(), Kind::algorithm, any(x), any(wd), any(y), st, pad, pad, fwd);
-  auto bw = typename Kind::BwdWeights::primitive_desc(cpu(), Kind::algorithm, any(x), any(wd), any(y), st, pad, pad,
-                                                      fwd);
-  auto r = cache.emplace(k, PDs<Kind>{fwd, bd, bw, typename Kind::Fwd(fwd), typename Kind::BwdData(bd),
-                                      typename Kind::BwdWeights(bw)});
-  return r.first->second;
+  auto cands = candidates(pb, dir);
+  PD_CHECK(!cands.empty(), "oneDNN has no implementation for ", key);
+  int pick = file.empty() || cands.size() == 1 ? 0 : tuned(file, key, pb, dir, cands);
+  return cache.emplace(key + "|" + file, cands[std::max(pick, 0)]).first->second;
 }
+
+float* data(const paddle::Tensor& t) { return const_cast<float*>(t.data<float>()); }
 
 void check(const paddle::Tensor& x, const paddle::Tensor& w) {
   PD_CHECK(x.is_cpu() && w.is_cpu(), "onednn conv ops run on CPU tensors only");
@@ -126,80 +240,64 @@ void check(const paddle::Tensor& x, const paddle::Tensor& w) {
   PD_CHECK(x.shape().size() == 4 && w.shape().size() == 4, "4-D input and weight expected");
 }
 
-// y = op(x, w) with the forward primitive of `pd`; `wd` / `wtag`: the weight as oneDNN sees it and its layout
-template <class PDs>
-paddle::Tensor forward(PDs& pd, const paddle::Tensor& x, const paddle::Tensor& w, const memory::dims& yd,
-                       const memory::dims& wd, tag wtag) {
-  auto y = paddle::empty(std::vector<int64_t>(yd.begin(), yd.end()), x.dtype(), x.place());
-  run(pd.fwd_p, {{DNNL_ARG_SRC, pd.fwd.src_desc(), plain(dims_of(x), tag::nchw), const_cast<float*>(x.data<float>()), false},
-                 {DNNL_ARG_WEIGHTS, pd.fwd.weights_desc(), plain(wd, wtag), const_cast<float*>(w.data<float>()), false},
-                 {DNNL_ARG_DST, pd.fwd.dst_desc(), plain(yd, tag::nchw), y.data<float>(), true}});
-  return y;
-}
-
-// {dx, dw} from dy with the backward-data and backward-weights primitives of `pd`. A gradient nobody
-// asked for (need_x / need_w = 0: the input or the weight had stop_gradient set, as D's weights in the
-// G step and the images D reads) is left uncomputed: paddle discards it.
-template <class PDs>
-std::vector<paddle::Tensor> backward(PDs& pd, const paddle::Tensor& x, const paddle::Tensor& w,
-                                     const paddle::Tensor& dy, const memory::dims& wd, tag wtag, bool need_x,
-                                     bool need_w) {
-  auto xd = dims_of(x), yd = dims_of(dy);
-  auto dx = paddle::empty(x.shape(), x.dtype(), x.place());
-  auto dw = paddle::empty(w.shape(), w.dtype(), w.place());
-  float* g = const_cast<float*>(dy.data<float>());
-  if (need_x)
-    run(pd.bwd_data_p, {{DNNL_ARG_DIFF_DST, pd.bwd_data.diff_dst_desc(), plain(yd, tag::nchw), g, false},
-                      {DNNL_ARG_WEIGHTS, pd.bwd_data.weights_desc(), plain(wd, wtag), const_cast<float*>(w.data<float>()), false},
-                      {DNNL_ARG_DIFF_SRC, pd.bwd_data.diff_src_desc(), plain(xd, tag::nchw), dx.data<float>(), true}});
-  if (need_w)
-    run(pd.bwd_weights_p, {{DNNL_ARG_SRC, pd.bwd_weights.src_desc(), plain(xd, tag::nchw), const_cast<float*>(x.data<float>()), false},
-                         {DNNL_ARG_DIFF_DST, pd.bwd_weights.diff_dst_desc(), plain(yd, tag::nchw), g, false},
-                         {DNNL_ARG_DIFF_WEIGHTS, pd.bwd_weights.diff_weights_desc(), plain(wd, wtag), dw.data<float>(), true}});
-  return {dx, dw};
+paddle::Tensor empty(const memory::dims& d, const paddle::Tensor& like) {
+  return paddle::empty(std::vector<int64_t>(d.begin(), d.end()), like.dtype(), like.place());
 }
 
 }  // namespace
 
+// A convolution's output is its problem's dst (forward); a transposed convolution's is its problem's src
+// (backward_data). Backward: a gradient nobody asked for (need_x / need_w = 0: the input or the weight had
+// stop_gradient set, as D's weights in the G step and the images D reads) is left uncomputed: paddle
+// discards it.
 std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding,
-                                        int need_x, int need_w) {
+                                        int, int) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
-  auto xd = dims_of(x), wd = dims_of(w);
-  return {forward(pds<Conv>(xd, wd, stride, padding), x, w, Conv::out(xd, wd, stride, padding), wd, tag::oihw)};
+  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding);
+  auto y = empty(pb.dst, x);
+  execute(chosen(pb, kForward), kForward, pb, data(x), data(w), y.data<float>());
+  return {y};
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
                                          int stride, int padding, int need_x, int need_w) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto wd = dims_of(w);
-  return backward(pds<Conv>(dims_of(x), wd, stride, padding), x, w, dy, wd, tag::oihw, need_x, need_w);
+  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding);
+  auto dx = empty(pb.src, x), dw = empty(pb.weights, w);
+  if (need_x) execute(chosen(pb, kBackwardData), kBackwardData, pb, dx.data<float>(), data(w), data(dy));
+  if (need_w) execute(chosen(pb, kBackwardWeights), kBackwardWeights, pb, data(x), dw.data<float>(), data(dy));
+  return {dx, dw};
 }
 
 std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride,
-                                          int padding, int need_x, int need_w) {
+                                          int padding, int, int) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
-  auto xd = dims_of(x), wd = dims_of(w);
-  return {forward(pds<Deconv>(xd, wd, stride, padding), x, w, Deconv::out(xd, wd, stride, padding), Deconv::weights(wd),
-                  tag::iohw)};
+  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding);
+  auto y = empty(pb.src, x);
+  execute(chosen(pb, kBackwardData), kBackwardData, pb, y.data<float>(), data(w), data(x));
+  return {y};
 }
 
 std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
                                            const paddle::Tensor& dy_in, int stride, int padding, int need_x,
                                            int need_w) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto wd = dims_of(w);
-  return backward(pds<Deconv>(dims_of(x), wd, stride, padding), x, w, dy, Deconv::weights(wd), tag::iohw, need_x, need_w);
+  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding);
+  auto dx = empty(pb.dst, x), dw = empty(pb.weights, w);
+  if (need_x) execute(chosen(pb, kForward), kForward, pb, data(dy), data(w), dx.data<float>());
+  if (need_w) execute(chosen(pb, kBackwardWeights), kBackwardWeights, pb, data(dy), dw.data<float>(), data(x));
+  return {dx, dw};
 }
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
                                             int, int) {
-  return {Conv::out(x, w, s, p)};
+  return {Problem::conv(x, w, s, p).dst};
 }
 std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
                                               int, int) {
-  return {Deconv::out(x, w, s, p)};
+  return {Problem::deconv(x, w, s, p).src};
 }
 std::vector<paddle::DataType> SameType(const paddle::DataType& x, const paddle::DataType& w) { return {x}; }
 
