@@ -20,8 +20,8 @@ line saying why; ``onednn`` makes that an error; ``paddle`` never tries.
 oneDNN offers several implementations of each convolution and picks the first
 that applies, not always the fastest (a one-channel layer's weight gradient runs
 ~7x faster on its GEMM-based kernel on AVX2). The first process on a machine times
-them all for each layer shape and writes the fastest to ``tuning-<cpu>.tsv`` beside
-the build; later runs read it, so a run and its resume compute alike bit for bit.
+them all for each layer shape and writes the fastest to
+``~/.cache/paddle_dcgan/onednn-tuning-<oneDNN version>-<cpu>.tsv``; later runs read it, so a run and its resume compute alike bit for bit.
 ``PADDLE_DCGAN_ONEDNN_TUNING`` names another file, or ``off`` for oneDNN's own
 choice (``benchmarks/benchmark.py --levers`` measures what the tuning buys).
 
@@ -116,6 +116,12 @@ def cpu_identity() -> str:
     return hashlib.sha256("\n".join(first).encode()).hexdigest()[:12]
 
 
+def tuning_file(cache_root: Path, version: tuple[int, int, int]) -> Path:
+    """Where the chosen oneDNN implementations are kept: one file per oneDNN version and CPU, shared by every
+    build of the kernels (an update of this project keeps the choices, and so a resume's arithmetic)."""
+    return cache_root / f"onednn-tuning-{'.'.join(map(str, version))}-{cpu_identity()}.tsv"
+
+
 _LOADED: dict = {}  # "module": the kernels, once loaded (paddle registers custom operators once per process)
 
 
@@ -150,7 +156,7 @@ def load():
                         name="paddle_dcgan_onednn", sources=[str(s) for s in SOURCES], extra_cxx_cflags=list(CXXFLAGS),
                         extra_include_paths=[str(headers)], build_directory=str(folder), verbose=False,
                         extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}", "-fopenmp"])
-                    os.environ.setdefault(TUNING_VARIABLE, str(folder / f"tuning-{cpu_identity()}.tsv"))
+                    os.environ.setdefault(TUNING_VARIABLE, str(tuning_file(folder.parent, version)))
                     _LOADED["module"] = module
                     return module
                 except Exception as exc:  # a compiler or linker failure: the reason is in its output

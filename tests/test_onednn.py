@@ -185,46 +185,62 @@ def test_fused_label_maps_and_activation_agree_with_paddles_ops():
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
 
 
+# (conv, conv-transpose, input side) pairs that are one convolution problem each, met in all three
+# directions (forward, backward_data, backward_weights): D's middle layer / G's middle layer, and D's
+# first / G's last (one image channel: the shapes where the GEMM-based kernels win), small.
+PROBLEMS = [((8, 16), 14, "conv 5,8,14,14|16,8,4,4|5,16,7,7|s2p1|"),
+            ((1, 8), 28, "conv 5,1,28,28|8,1,4,4|5,8,14,14|s2p1|")]
+
+
 def _conv_and_transpose(kernels) -> list[np.ndarray]:
-    """Outputs and all gradients of a Conv2D 8->16 and a Conv2DTranspose 16->8: one convolution problem,
-    [5, 8, 14, 14] -> [5, 16, 7, 7], met in all three directions (forward, backward_data, backward_weights)."""
+    """Outputs and all gradients of a Conv2D and a Conv2DTranspose of each of PROBLEMS."""
     paddle.seed(1)
     out = []
-    for layer, x in ((StridedConv2D(8, 16, 4, 2, 1, bias_attr=False), paddle.randn([5, 8, 14, 14])),
-                     (StridedConvTranspose2D(16, 8, 4, 2, 1, bias_attr=False), paddle.randn([5, 16, 7, 7]))):
-        onednn.use_kernels(layer, kernels)
-        x.stop_gradient = False
-        y = layer(x)
-        (y * y).sum().backward()
-        out += [y.numpy(), x.grad.numpy(), layer.weight.grad.numpy()]
+    for (small, big), side, _ in PROBLEMS:
+        for layer, x in ((StridedConv2D(small, big, 4, 2, 1, bias_attr=False), paddle.randn([5, small, side, side])),
+                         (StridedConvTranspose2D(big, small, 4, 2, 1, bias_attr=False),
+                          paddle.randn([5, big, side // 2, side // 2]))):
+            onednn.use_kernels(layer, kernels)
+            x.stop_gradient = False
+            y = layer(x)
+            (y * y).sum().backward()
+            out += [y.numpy(), x.grad.numpy(), layer.weight.grad.numpy()]
     return out
 
 
 def test_every_implementation_oneDNN_offers_agrees_and_a_tuned_choice_is_kept(tmp_path, monkeypatch):
     """The first process to meet a layer shape times oneDNN's implementations and writes the fastest to the
-    tuning file; a file that names one makes every process use it (so runs repeat bit for bit). Each
+    tuning file; a file that names one makes every process use it, so runs repeat bit for bit. Each
     implementation listed there, forced in turn, agrees with paddle's own kernels."""
     kernels = _kernels()
     theirs = _conv_and_transpose(None)
 
     def agree(file):
         monkeypatch.setenv(onednn.TUNING_VARIABLE, str(file))
-        for ours, ref in zip(_conv_and_transpose(kernels), theirs):
-            np.testing.assert_allclose(ours, ref, atol=1e-5 * np.abs(ref).max(), rtol=0)
+        ours = _conv_and_transpose(kernels)
+        for a, ref in zip(ours, theirs):
+            np.testing.assert_allclose(a, ref, atol=1e-5 * np.abs(ref).max(), rtol=0)
+        return ours
 
     tuned = tmp_path / "tuning.tsv"
-    agree(tuned)
-    lines = tuned.read_text().splitlines()
-    keys = [line.split("\t")[0] for line in lines if line.startswith("conv 5,8,14,14|16,8,4,4|5,16,7,7|s2p1|")]
-    assert sorted(k.split("|")[4] for k in keys) == ["backward_data", "backward_weights", "forward"]
+    first = agree(tuned)
+    text = tuned.read_text()
+    lines = text.splitlines()
     timed = {line.split("\t")[0]: [c.rsplit("=", 1)[0] for c in line.split("\t")[2].split()] for line in lines}
-    for key in keys:
-        chosen = [line.split("\t")[1] for line in lines if line.startswith(key)][0]
+    for _, _, problem in PROBLEMS:
+        keys = [key for key in timed if key.startswith(problem)]
+        assert sorted(k.split("|")[4] for k in keys) == ["backward_data", "backward_weights", "forward"]
+    for line in lines:
+        key, chosen, _ = line.split("\t")
         assert chosen in timed[key] and not any(name.split(":")[1] == "ref" for name in timed[key])
+    reread = tmp_path / "copy.tsv"  # another process reading the file: the very same arithmetic
+    reread.write_text(text)
+    assert all(np.array_equal(a, b) for a, b in zip(agree(reread), first))
+    assert reread.read_text() == text
     for i in range(max(len(names) for names in timed.values())):
         forced = tmp_path / f"forced-{i}.tsv"
-        text = "".join(f"{key}\t{names[i % len(names)]}\t-\n" for key, names in timed.items())
-        forced.write_text(text)
+        forced_text = "".join(f"{key}\t{names[i % len(names)]}\t-\n" for key, names in timed.items())
+        forced.write_text(forced_text)
         agree(forced)
-        assert forced.read_text() == text  # each named implementation was found and used: nothing re-timed
+        assert forced.read_text() == forced_text  # each named implementation was found and used: nothing re-timed
     agree("off")  # oneDNN's own first choice

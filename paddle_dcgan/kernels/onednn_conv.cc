@@ -24,10 +24,12 @@
 // Which implementation: oneDNN lists several per problem and direction (JIT direct kernels in
 // blocked or NHWC layouts, GEMM-based ones) and picks the first that applies, which is not always the
 // fastest: a weight gradient with a single image channel is ~7x faster on its GEMM-based kernel on an
-// AVX2 CPU. With $PADDLE_DCGAN_ONEDNN_TUNING naming a file (onednn.py sets one per CPU in the build
-// cache), the first process that meets a problem times every implementation (reorders included) and
-// writes the fastest to that file under a lock; every later process reads it, so runs and resumes
-// repeat bit for bit. Unset, empty or "off": oneDNN's own first choice.
+// AVX2 CPU. With $PADDLE_DCGAN_ONEDNN_TUNING naming a file (onednn.py sets one per oneDNN version and
+// CPU in its cache), the first process that meets a problem times every implementation (reorders
+// included) and appends the fastest to that file under a lock; every later process reads it, so runs
+// and resumes repeat bit for bit. Unset, empty or "off": oneDNN's own first choice, as is a file that
+// cannot be opened. The key of a line holds the shapes, the direction, the thread count and the ISA.
+#include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
 #include <sys/file.h>
@@ -36,7 +38,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <fstream>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -84,56 +85,92 @@ struct Problem {
 enum Direction { kForward, kBackwardData, kBackwardWeights };
 const char* const kDirectionName[] = {"forward", "backward_data", "backward_weights"};
 
-// One implementation of a problem in one direction, and the layouts it wants its src-, weights- and
-// dst-shaped tensors in (the diff_ tensors in the backward directions).
+// One implementation of a problem in one direction, made: the primitive and the layouts it wants its
+// src-, weights- and dst-shaped tensors in (the diff_ tensors in the backward directions).
 struct Choice {
   dnnl::primitive primitive;
   memory::desc src, weights, dst;
-  std::string name;  // "<activation layout asked for>:<oneDNN's implementation name>"
+};
+
+// One implementation oneDNN offers, not yet made: the activation layout asked for and its place in
+// oneDNN's list for that layout. name: "<layout>:<oneDNN's implementation name>", "#2"... where repeated.
+struct Candidate {
+  tag act;
+  int index;
+  std::string name;
 };
 
 memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
 
-// Every implementation oneDNN offers for `pb` in direction `dir`, with the activations in "any" layout
-// (oneDNN's choice, a blocked one) or in NHWC; oneDNN's reference kernels (10-100x slower) left out.
-std::vector<Choice> candidates(const Problem& pb, Direction dir) {
-  std::vector<Choice> out;
+// Walk oneDNN's implementations of `pb` in direction `dir` with the activations in layout `act`,
+// calling visit(primitive_desc, src, weights, dst layouts, implementation name, index) on each until it
+// returns true. A layout oneDNN cannot do is no implementation.
+//
+// oneDNN's primitive cache is off meanwhile: with a primitive of the same problem in it, a new
+// primitive_desc does not step through the list (next_impl reports success and stays on the cached
+// implementation) and a primitive made from a stepped one can come back as the cached implementation.
+// Turning it off empties it; it is on again, at its old capacity, on return.
+template <class Visit>
+void walk(const Problem& pb, Direction dir, tag act, Visit visit) {
+  struct CacheOff {
+    int capacity = dnnl::get_primitive_cache_capacity();
+    CacheOff() { dnnl::set_primitive_cache_capacity(0); }
+    ~CacheOff() { dnnl::set_primitive_cache_capacity(capacity); }
+  } cache_off;
   memory::dims st{pb.s, pb.s}, pad{pb.p, pb.p};
   const auto alg = dnnl::algorithm::convolution_direct;
-  for (tag act : {tag::any, tag::nhwc}) {
-    const std::string layout = act == tag::any ? "any:" : "nhwc:";
-    memory::desc src(pb.src, dt::f32, act), dst(pb.dst, dt::f32, act), w = any(pb.weights);
-    dnnl::convolution_forward::primitive_desc fwd;
-    try {
-      fwd = dnnl::convolution_forward::primitive_desc(cpu(), dnnl::prop_kind::forward_training, alg, src, w, dst,
-                                                      st, pad, pad);
-    } catch (const dnnl::error&) {
-      continue;  // no implementation for this layout
+  memory::desc src(pb.src, dt::f32, act), dst(pb.dst, dt::f32, act), w = any(pb.weights);
+  auto each = [&](auto& pd, auto layouts) {
+    int index = 0;
+    do {
+      auto l = layouts(pd);
+      if (visit(pd, l[0], l[1], l[2], std::string(pd.impl_info_str()), index++)) return;
+    } while (pd.next_impl());
+  };
+  try {
+    dnnl::convolution_forward::primitive_desc fwd(cpu(), dnnl::prop_kind::forward_training, alg, src, w, dst, st,
+                                                  pad, pad);
+    if (dir == kForward) {
+      each(fwd, [](auto& d) { return std::vector<memory::desc>{d.src_desc(), d.weights_desc(), d.dst_desc()}; });
+    } else if (dir == kBackwardData) {
+      dnnl::convolution_backward_data::primitive_desc bwd(cpu(), alg, src, w, dst, st, pad, pad, fwd);
+      each(bwd, [](auto& d) { return std::vector<memory::desc>{d.diff_src_desc(), d.weights_desc(), d.diff_dst_desc()}; });
+    } else {
+      dnnl::convolution_backward_weights::primitive_desc bwd(cpu(), alg, src, w, dst, st, pad, pad, fwd);
+      each(bwd, [](auto& d) { return std::vector<memory::desc>{d.src_desc(), d.diff_weights_desc(), d.diff_dst_desc()}; });
     }
-    auto collect = [&](auto pd, auto src_of, auto weights_of, auto dst_of) {
-      do {
-        std::string impl = pd.impl_info_str();
-        if (impl.rfind("ref", 0) == 0) continue;
-        out.push_back({dnnl::primitive(pd), src_of(pd), weights_of(pd), dst_of(pd), layout + impl});
-      } while (pd.next_impl());
-    };
-    try {
-      if (dir == kForward) {
-        collect(fwd, [](auto& d) { return d.src_desc(); }, [](auto& d) { return d.weights_desc(); },
-                [](auto& d) { return d.dst_desc(); });
-      } else if (dir == kBackwardData) {
-        collect(dnnl::convolution_backward_data::primitive_desc(cpu(), alg, src, w, dst, st, pad, pad, fwd),
-                [](auto& d) { return d.diff_src_desc(); }, [](auto& d) { return d.weights_desc(); },
-                [](auto& d) { return d.diff_dst_desc(); });
-      } else {
-        collect(dnnl::convolution_backward_weights::primitive_desc(cpu(), alg, src, w, dst, st, pad, pad, fwd),
-                [](auto& d) { return d.src_desc(); }, [](auto& d) { return d.diff_weights_desc(); },
-                [](auto& d) { return d.diff_dst_desc(); });
-      }
-    } catch (const dnnl::error&) {
-    }
+  } catch (const dnnl::error&) {
   }
-  return out;
+}
+
+// Every implementation oneDNN offers for `pb` in direction `dir`, activations in "any" layout (oneDNN's
+// choice, a blocked one) or in NHWC, in oneDNN's order; its reference kernels (10-100x slower) only
+// where there is nothing else.
+std::vector<Candidate> candidates(const Problem& pb, Direction dir) {
+  std::vector<Candidate> fast, reference;
+  std::unordered_map<std::string, int> seen;
+  for (tag act : {tag::any, tag::nhwc}) {
+    walk(pb, dir, act, [&](auto&, auto&, auto&, auto&, const std::string& impl, int index) {
+      std::string name = (act == tag::any ? "any:" : "nhwc:") + impl;
+      if (int n = ++seen[name]; n > 1) name += "#" + std::to_string(n);
+      (impl.rfind("ref", 0) == 0 ? reference : fast).push_back({act, index, name});
+      return false;
+    });
+  }
+  return fast.empty() ? reference : fast;
+}
+
+// The primitive of candidate `c`; checked to be the implementation `c` names.
+Choice make(const Problem& pb, Direction dir, const Candidate& c) {
+  std::vector<Choice> made;
+  walk(pb, dir, c.act, [&](auto& pd, auto& src, auto& weights, auto& dst, const std::string& impl, int index) {
+    if (index != c.index) return false;
+    PD_CHECK(c.name.rfind(impl) != std::string::npos, "oneDNN listed ", impl, " where ", c.name, " was");
+    made.push_back({dnnl::primitive(pd), src, weights, dst});
+    return true;
+  });
+  PD_CHECK(!made.empty(), "oneDNN no longer offers ", c.name);
+  return made[0];
 }
 
 // Run `c` on plain buffers: src NCHW, weights OIHW, dst NCHW; the one `dir` writes (dst, src, weights)
@@ -162,74 +199,98 @@ void execute(const Choice& c, Direction dir, const Problem& pb, float* src, floa
   queue().wait();
 }
 
-// Median milliseconds of `c` on scratch data, reorders included; stops early once clearly slower than `best`.
-double time_ms(const Choice& c, Direction dir, const Problem& pb, double best) {
+// Median milliseconds of candidate `c` on scratch data, reorders included; stops early once clearly
+// slower than `best`. Infinite where it cannot be made or run.
+double time_ms(const Candidate& c, Direction dir, const Problem& pb, double best) {
   auto count = [](const memory::dims& d) { size_t n = 1; for (auto v : d) n *= v; return n; };
   std::vector<float> src(count(pb.src)), weights(count(pb.weights)), dst(count(pb.dst));
   for (auto* v : {&src, &weights, &dst})
     for (size_t i = 0; i < v->size(); ++i) (*v)[i] = 0.01f * static_cast<float>(i % 97) - 0.48f;
-  execute(c, dir, pb, src.data(), weights.data(), dst.data());  // warm-up: first-touch, JIT caches
   std::vector<double> ms;
-  for (int rep = 0; rep < 5; ++rep) {
-    auto start = std::chrono::steady_clock::now();
-    execute(c, dir, pb, src.data(), weights.data(), dst.data());
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-    if (rep == 0 && ms[0] > 2 * best) break;
+  try {
+    Choice made = make(pb, dir, c);
+    execute(made, dir, pb, src.data(), weights.data(), dst.data());  // warm-up: first touch, caches
+    for (int rep = 0; rep < 5; ++rep) {
+      auto start = std::chrono::steady_clock::now();
+      execute(made, dir, pb, src.data(), weights.data(), dst.data());
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      if (rep == 0 && ms[0] > 2 * best) break;
+    }
+  } catch (const std::exception&) {
+    return INFINITY;
   }
   std::sort(ms.begin(), ms.end());
   return ms[ms.size() / 2];
 }
 
-// The index of the candidate the tuning file names for `key`; timed and written there first if it names
-// none (the last line for a key counts). -1 where the file cannot be used: oneDNN's first choice then.
-int tuned(const std::string& file, const std::string& key, const Problem& pb, Direction dir,
-          const std::vector<Choice>& cands) {
-  int fd = open(file.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return -1;
-  flock(fd, LOCK_EX);  // processes started together (distributed launch) time one after the other
-  std::string named;
-  {
-    std::ifstream in(file);
-    for (std::string line; std::getline(in, line);) {
-      std::istringstream fields(line);
-      std::string k, name;
-      if (std::getline(fields, k, '\t') && k == key && std::getline(fields, name, '\t')) named = name;
-    }
+// The tuning file, opened and locked for as long as this lives (processes started together, as by a
+// distributed launch, take turns); read-only where it cannot be written.
+struct TuningFile {
+  int fd = -1;
+  bool writable = true;
+  explicit TuningFile(const std::string& path) {
+    fd = open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) { fd = open(path.c_str(), O_RDONLY | O_CLOEXEC); writable = false; }
+    if (fd >= 0) while (flock(fd, writable ? LOCK_EX : LOCK_SH) != 0 && errno == EINTR) {}
   }
+  ~TuningFile() { if (fd >= 0) close(fd); }  // closing releases the lock
+  std::string text() const {
+    std::string all;
+    char buf[65536];
+    for (ssize_t n; (n = pread(fd, buf, sizeof buf, static_cast<off_t>(all.size()))) > 0;) all.append(buf, n);
+    return all;
+  }
+};
+
+// The candidate the tuning file names for `key` (its last complete line for the key whose name is
+// offered here); if none, all candidates are timed and the fastest is appended to the file. -1 where
+// the file cannot be used: oneDNN's first choice then.
+int tuned(const std::string& path, const std::string& key, const Problem& pb, Direction dir,
+          const std::vector<Candidate>& cands) {
+  TuningFile file(path);
+  if (file.fd < 0) return -1;
+  std::string text = file.text();
   int pick = -1;
-  for (size_t i = 0; i < cands.size(); ++i)
-    if (cands[i].name == named) pick = static_cast<int>(i);
-  if (pick < 0) {
-    std::string timings;
-    double best = INFINITY;
-    for (size_t i = 0; i < cands.size(); ++i) {
-      double ms = time_ms(cands[i], dir, pb, best);
-      timings += (i ? " " : "") + cands[i].name + "=" + std::to_string(ms);
-      if (ms < best) { best = ms; pick = static_cast<int>(i); }
-    }
-    std::string line = key + "\t" + cands[pick].name + "\t" + timings + "\n";
-    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) pick = -1;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::vector<std::string> fields;
+    std::istringstream split(line);
+    for (std::string f; std::getline(split, f, '\t');) fields.push_back(f);
+    if (fields.size() < 3 || fields[0] != key) continue;  // a line cut short by a failed write has < 3
+    for (size_t i = 0; i < cands.size(); ++i)
+      if (cands[i].name == fields[1]) pick = static_cast<int>(i);
   }
-  flock(fd, LOCK_UN);
-  close(fd);
+  if (pick >= 0 || !file.writable) return pick;
+  std::string timings;
+  double best = INFINITY;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    double ms = time_ms(cands[i], dir, pb, best);
+    timings += (i ? " " : "") + cands[i].name + "=" + std::to_string(ms);
+    if (ms < best) { best = ms; pick = static_cast<int>(i); }
+  }
+  if (pick < 0) return -1;  // none could run
+  std::string line = (text.empty() || text.back() == '\n' ? "" : "\n") + key + "\t" + cands[pick].name + "\t" +
+                     timings + "\n";
+  if (write(file.fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return -1;
   return pick;
 }
 
-// The implementation of `pb` in direction `dir` for this process: made once per problem, direction and
-// tuning file, then cached.
+// The implementation of `pb` in direction `dir` for this process: chosen and made once per problem,
+// direction and tuning file, then cached.
 const Choice& chosen(const Problem& pb, Direction dir) {
   static std::unordered_map<std::string, Choice> cache;
   static std::mutex lock;
   std::lock_guard<std::mutex> g(lock);
   const char* env = std::getenv("PADDLE_DCGAN_ONEDNN_TUNING");
   std::string file = env && std::string(env) != "off" ? env : "";
-  std::string key = pb.key() + "|" + kDirectionName[dir] + "|threads" + std::to_string(omp_get_max_threads());
+  std::string key = pb.key() + "|" + kDirectionName[dir] + "|threads" + std::to_string(omp_get_max_threads()) +
+                    "|isa" + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa()));
   auto it = cache.find(key + "|" + file);
   if (it != cache.end()) return it->second;
   auto cands = candidates(pb, dir);
   PD_CHECK(!cands.empty(), "oneDNN has no implementation for ", key);
-  int pick = file.empty() || cands.size() == 1 ? 0 : tuned(file, key, pb, dir, cands);
-  return cache.emplace(key + "|" + file, cands[std::max(pick, 0)]).first->second;
+  int pick = file.empty() ? 0 : tuned(file, key, pb, dir, cands);
+  return cache.emplace(key + "|" + file, make(pb, dir, cands[std::max(pick, 0)])).first->second;
 }
 
 float* data(const paddle::Tensor& t) { return const_cast<float*>(t.data<float>()); }
