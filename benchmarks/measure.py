@@ -343,11 +343,10 @@ def onednn_split(trainer, steps: int) -> dict[str, float] | None:
     import ctypes
     import resource
 
-    import paddle
-
     from paddle_dcgan.files import native_output_captured
+    from paddle_dcgan.onednn import library_path
 
-    dnnl = ctypes.CDLL(str(Path(paddle.__file__).parent / "libs" / "libdnnl.so.3"))
+    dnnl = ctypes.CDLL(str(library_path()))
     loop = TrainingLoop(trainer)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     with native_output_captured(1) as log:

@@ -21,9 +21,11 @@ oneDNN offers several implementations of each convolution and picks the first
 that applies, not always the fastest (a one-channel layer's weight gradient runs
 ~7x faster on its GEMM-based kernel on AVX2). The first process on a machine times
 them all for each layer shape and writes the fastest to
-``~/.cache/paddle_dcgan/onednn-tuning-<oneDNN version>-<cpu>.tsv``; later runs read it, so a run and its resume compute alike bit for bit.
-``PADDLE_DCGAN_ONEDNN_TUNING`` names another file, or ``off`` for oneDNN's own
-choice (``benchmarks/benchmark.py --levers`` measures what the tuning buys).
+``~/.cache/paddle_dcgan/onednn-tuning-<oneDNN version>-<cpu>.tsv``; later runs
+read it, so a run and its resume compute alike bit for bit.
+``PADDLE_DCGAN_ONEDNN_TUNING`` names another file (its folder must exist), or
+``off`` for oneDNN's own choice (``benchmarks/benchmark.py --levers`` measures
+what the tuning buys).
 
 The weights, state_dict keys, checkpoints and exports are those of the stock
 layers; only the arithmetic's summation order differs (outputs within ~1e-6 of
@@ -64,6 +66,11 @@ def _paddle_libs() -> Path:
     return Path(paddle.__file__).parent / "libs"
 
 
+def library_path() -> Path:
+    """The oneDNN library paddle ships and loads."""
+    return _paddle_libs() / "libdnnl.so.3"
+
+
 def library_version() -> tuple[int, int, int]:
     """The version of the oneDNN library paddle loaded (``paddle/libs/libdnnl.so.3``)."""
 
@@ -71,7 +78,7 @@ def library_version() -> tuple[int, int, int]:
         _fields_ = [("major", ctypes.c_int), ("minor", ctypes.c_int), ("patch", ctypes.c_int),
                     ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint), ("gpu_runtime", ctypes.c_uint)]
 
-    path = _paddle_libs() / "libdnnl.so.3"
+    path = library_path()
     if not path.exists():
         raise KernelsUnavailable(f"this paddle build has no oneDNN library ({path} is missing)")
     lib = ctypes.CDLL(str(path))
@@ -167,6 +174,24 @@ def load():
         raise KernelsUnavailable(f"cannot build them in {folder} ({exc.strerror})") from None
 
 
+def check_tuning_variable(environ=os.environ) -> None:
+    """A ``PADDLE_DCGAN_ONEDNN_TUNING`` the kernels could not use (a folder, a file in a missing folder, a file
+    that cannot be read) is a :class:`UserError`, said before anything is built or written."""
+    value = environ.get(TUNING_VARIABLE, "")
+    if value in ("", "off"):
+        return
+    path = Path(value)
+    if path.is_dir():
+        why = "is a folder; name a file in it (e.g. onednn-tuning.tsv)"
+    elif not path.parent.is_dir():
+        why = f"is in a folder that does not exist ({path.parent}); create it or name a file elsewhere"
+    elif path.exists() and not os.access(path, os.R_OK):
+        why = "cannot be read; fix its permissions or name another file"
+    else:
+        return
+    raise UserError(f"{TUNING_VARIABLE}={value} {why}, or set it to off")
+
+
 def choose(request: str, device: str):
     """The kernels ``train.kernels`` = ``request`` asks for on ``device``: ``(module or None, one-line description)``.
 
@@ -179,8 +204,10 @@ def choose(request: str, device: str):
             raise UserError(f"train.kernels=onednn: the oneDNN kernels are for CPU training, this run is on "
                             f"{device}; use -o train.kernels=auto (or paddle)")
         return None, "paddle's own kernels (GPU)"
+    check_tuning_variable()
     try:
-        return load(), "this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation (train.kernels)"
+        return load(), ("this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation "
+                         "(train.kernels)")
     except KernelsUnavailable as why:
         if request == "onednn":
             raise UserError(f"train.kernels=onednn: the oneDNN kernels cannot be used: {why}; "

@@ -26,6 +26,20 @@ def _kernels():
         pytest.skip(f"oneDNN kernels unavailable here: {why}")
 
 
+def _on_both(layer, x, kernels, forward=lambda layer, x: layer(x), loss=lambda y: (y * y).sum()) -> list[list]:
+    """[output, input gradient, weight gradient] of ``layer`` on ``x``, on paddle's kernels and then on ``kernels``."""
+    results = []
+    for use in (None, kernels):
+        onednn.use_kernels(layer, use)
+        xi = x.clone()
+        xi.stop_gradient = False
+        layer.clear_gradients()
+        y = forward(layer, xi)
+        loss(y).backward()
+        results.append([y.numpy(), xi.grad.numpy(), layer.weight.grad.numpy()])
+    return results
+
+
 @pytest.mark.parametrize("layer_type, in_ch, out_ch, side", [
     (StridedConv2D, 64, 128, 14),            # D's second layer
     (StridedConv2D, 11, 16, 28),             # a conditional D's first layer (label planes), odd channel count
@@ -36,16 +50,7 @@ def test_kernels_agree_with_paddles_forward_and_backward(layer_type, in_ch, out_
     kernels = _kernels()
     paddle.seed(0)
     layer = layer_type(in_ch, out_ch, 4, 2, 1, bias_attr=False)
-    x = paddle.randn([6, in_ch, side, side])
-    results = []
-    for use in (None, kernels):
-        onednn.use_kernels(layer, use)
-        xi = x.clone()
-        xi.stop_gradient = False
-        layer.clear_gradients()
-        y = layer(xi)
-        (y * y).sum().backward()
-        results.append((y.numpy(), xi.grad.numpy(), layer.weight.grad.numpy()))
+    results = _on_both(layer, paddle.randn([6, in_ch, side, side]), kernels)
     for ours, theirs in zip(results[1], results[0]):
         scale = np.abs(theirs).max()
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * scale, rtol=0)
@@ -96,6 +101,21 @@ def test_without_headers_auto_falls_back_and_onednn_is_refused(monkeypatch):
     with pytest.raises(UserError, match="for CPU training"):
         onednn.choose("onednn", "gpu:0")
     assert onednn.choose("paddle", "cpu")[0] is None
+
+
+@pytest.mark.parametrize("where, fragment", [
+    ("missing/tuning.tsv", "is in a folder that does not exist"),
+    (".", "is a folder"),
+])
+def test_an_unusable_tuning_file_is_one_line_and_nothing_is_written(tmp_path, monkeypatch, where, fragment):
+    monkeypatch.setenv(onednn.TUNING_VARIABLE, str(tmp_path / where))
+    result = run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", f"output_dir={tmp_path / 'out'}",
+                      cwd=tmp_path, check=False)
+    assert_one_line_error(result, onednn.TUNING_VARIABLE, fragment, "or set it to off")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    monkeypatch.setenv(onednn.TUNING_VARIABLE, "off")
+    onednn.check_tuning_variable()  # off (or unset) is always fine
+    assert onednn.choose("paddle", "cpu")[0] is None  # and paddle's kernels never read it
 
 
 def test_a_bad_kernels_value_is_one_line(tmp_path):
@@ -171,15 +191,8 @@ def test_fused_label_maps_and_activation_agree_with_paddles_ops():
     paddle.seed(0)
     layer, activation = LabelPlanesConv2D(1 + 10, 16, 4, 2, 1, bias_attr=False), paddle.nn.LeakyReLU(0.2)
     images, labels = paddle.randn([7, 1, 28, 28]), paddle.to_tensor([3, 3, 0, 9, 5, 3, 1])
-    results = []
-    for use in (None, kernels):
-        onednn.use_kernels(layer, use)
-        xi = images.clone()
-        xi.stop_gradient = False
-        layer.clear_gradients()
-        y = layer(xi, labels, activation=activation)
-        (y * y.detach().flip(0)).sum().backward()
-        results.append([y.numpy(), xi.grad.numpy(), layer.weight.grad.numpy()])
+    results = _on_both(layer, images, kernels, forward=lambda layer, x: layer(x, labels, activation=activation),
+                       loss=lambda y: (y * y.detach().flip(0)).sum())
     assert layer.label_act_op is not None
     for ours, theirs in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
