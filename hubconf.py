@@ -28,7 +28,7 @@ def generator(run: str = "output/dcgan", checkpoint: str = ""):
     ``num_classes`` is 0 for an unconditional generator, else the number of classes whose ids
     (labels [N] int64) it takes as its second argument.
     """
-    from paddle_dcgan.generator_file import load_generator
+    from paddle_dcgan.sampling.load import load_generator
 
     net, _info = load_generator(checkpoint or run)
     return net

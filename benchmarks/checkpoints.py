@@ -32,11 +32,11 @@ def main() -> None:
     import paddle_dcgan
 
     paddle_dcgan.tune_cpu()
-    from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
-    from paddle_dcgan.evaluation import choose_reference, make_scorer
-    from paddle_dcgan.metrics import CONDITIONAL_KEY
-    from paddle_dcgan.models import build_models
-    from paddle_dcgan.sample_bn import for_sampling
+    from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
+    from paddle_dcgan.evaluation.evaluate import choose_reference, make_scorer
+    from paddle_dcgan.evaluation.metrics import CONDITIONAL_KEY
+    from paddle_dcgan.core.models import build_models
+    from paddle_dcgan.sampling.batchnorm import for_sampling
 
     paths = list_checkpoints(Path(args.run))
     wanted = {int(s) for s in args.steps.split(",") if s.strip()}

@@ -1,6 +1,6 @@
 """Which label-aware discriminator trains the conditional DCGAN better here: label planes or projection?
 
-python tools/train.py -c configs/cdcgan.yaml -o eval.every_epochs=5      # label planes (paddle_dcgan.models)
+python tools/train.py -c configs/cdcgan.yaml -o eval.every_epochs=5      # label planes (paddle_dcgan.core.models)
 python benchmarks/conditional_d.py --against output/cdcgan [--epochs 10] [--compare-only RUN]
 
 Trains the configuration of the ``--against`` run (configs/cdcgan.yaml with in-training evaluation)
@@ -54,8 +54,8 @@ def main() -> None:
 
     from paddle import nn
 
-    from paddle_dcgan import trainer
-    from paddle_dcgan.models import Discriminator, Generator, init_dcgan_weights
+    from paddle_dcgan.training import run as trainer
+    from paddle_dcgan.core.models import Discriminator, Generator, init_dcgan_weights
 
     class ProjectionDiscriminator(Discriminator):
         """The plain discriminator's logit plus <e_y, phi(x)>: phi(x) its last feature map

@@ -25,7 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     paddle_dcgan.tune_cpu()
 
-    from paddle_dcgan.sampling import sample
+    from paddle_dcgan.sampling.sample import sample
 
     engines = {name: paddle_dcgan.open_engine(name, args.run, device="cpu") for name in ENGINES}
     print(f"{args.run}, step {engines['dygraph'].step}")

@@ -117,7 +117,7 @@ def stopped_cleanly(code: int, stderr: str) -> bool:
 
 # ------------------------------------------------------------ checking a finished run
 def _weights(path: Path) -> dict:
-    from paddle_dcgan.generator_file import load_generator
+    from paddle_dcgan.sampling.load import load_generator
 
     return {k: v.numpy() for k, v in load_generator(path)[0].state_dict().items()}
 
@@ -126,7 +126,7 @@ def inspect(case: Case, output_dir: Path, reference: Path) -> None:
     """Fill in ``case``'s columns from the finished run in ``output_dir``."""
     import numpy as np
 
-    from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+    from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
     from paddle_dcgan.errors import UserError
 
     run = output_dir / RUN

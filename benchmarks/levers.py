@@ -31,21 +31,21 @@ def with_stock_layers(trainer):
     """G's z projection and D's read-out through paddle's stock conv kernels instead of one GEMM each."""
     from paddle import nn
 
-    from paddle_dcgan.models import WholeMapConv2D, WholeMapConvTranspose2D
+    from paddle_dcgan.kernels.layers import GemmConv2D, GemmConvTranspose2D
 
     for net in (trainer.generator, trainer.discriminator):
         for layer in net.sublayers():
-            # the whole-map layers are stock subclasses that only override forward(): giving them
-            # back the stock class keeps the very parameters the optimisers hold
-            if isinstance(layer, WholeMapConvTranspose2D):
+            # the stand-ins only override forward(): giving them back the stock class keeps the very
+            # parameters the optimisers hold
+            if type(layer) is GemmConvTranspose2D:
                 layer.__class__ = nn.Conv2DTranspose
-            elif isinstance(layer, WholeMapConv2D):
+            elif type(layer) is GemmConv2D:
                 layer.__class__ = nn.Conv2D
     return trainer
 
 
 class Unfrozen:
-    """D behind a stand-in that owns no parameters, so ``steps.frozen`` has nothing to freeze.
+    """D behind a stand-in that owns no parameters, so ``core.steps.frozen`` has nothing to freeze.
 
     The G step then also computes D's weight gradients; the next D step's ``opt_d.clear_grad()``
     discards them, so training is unchanged and only the work differs.
@@ -62,29 +62,32 @@ class Unfrozen:
 
 
 def with_unfrozen_d(trainer):
-    trainer.discriminator = Unfrozen(trainer.discriminator)
+    trainer.step_discriminator = Unfrozen(trainer.step_discriminator)  # what the steps call
     return trainer
 
 
 def with_unfused_norms(trainer):
     """BatchNorm, activation and a conditional D's label maps through paddle's separate operators
     instead of the fused kernels of paddle_dcgan/kernels/fused_norm.cc (the convolutions stay on oneDNN)."""
-    from paddle_dcgan.models import ConvBlock, LabelPlanesConv2D
+    from paddle import nn
+
+    from paddle_dcgan.kernels.layers import FusedConvBlock, LabelMapsBlock
 
     for net in (trainer.generator, trainer.discriminator):
         for layer in net.sublayers():
-            if isinstance(layer, ConvBlock):
-                layer.norm_act_op = None
-            elif isinstance(layer, LabelPlanesConv2D):
-                layer.label_act_op = None
+            if type(layer) is FusedConvBlock:
+                layer.__class__ = nn.Sequential
+            elif type(layer) is LabelMapsBlock:
+                layer.op = None
     return trainer
 
 
 def with_to_static(trainer):
     import paddle
 
-    trainer.generator = paddle.jit.to_static(trainer.generator, full_graph=True)
-    trainer.discriminator = paddle.jit.to_static(trainer.discriminator, full_graph=True)
+    # what the steps call; the nets behind them (and their state_dict keys) stay
+    trainer.step_generator = paddle.jit.to_static(trainer.step_generator, full_graph=True)
+    trainer.step_discriminator = paddle.jit.to_static(trainer.step_discriminator, full_graph=True)
     return trainer
 
 

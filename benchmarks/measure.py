@@ -193,7 +193,7 @@ def scratch_folder():
 
 def make_trainer(options: dict, batch_size: int, output_dir: str):
     """A fresh Trainer (weights from the config's seed) for this batch size, in training mode."""
-    from paddle_dcgan.trainer import Trainer
+    from paddle_dcgan.training.run import Trainer
 
     trainer = Trainer(benchmark_config(options["config"], options["overrides"], batch_size, output_dir))
     trainer.generator.train()  # as Trainer.fit
@@ -229,12 +229,14 @@ def time_variants(options: dict, variants: dict[str, Callable | None], convert: 
 def conv_macs(net, input_shape: list[int]) -> int:
     """Multiply-adds per image of the conv layers of a paddle ``net`` for one input of ``input_shape``
     (and, for a conditional net, a label), as computed: a conditional D's first layer
-    (models.LabelPlanesConv2D) counts its image channels, not the label planes it does without."""
+    (core.models.LabelPlanesBlock, computed as kernels.layers.LabelMapsBlock) counts its image channels, not the
+    label planes it does without."""
     import paddle
 
     total = [0]
 
     def hook(layer, inputs, output):
+        layer = _conv(layer)
         k = int(np.prod(layer._kernel_size))
         if isinstance(layer, paddle.nn.Conv2DTranspose):  # every input pixel meets out_ch x k x k weights
             total[0] += int(np.prod(inputs[0].shape[1:])) * layer.weight.shape[1] * k
@@ -265,9 +267,23 @@ def train_flops_per_image(g_macs: int, d_macs: int) -> int:
 
 
 def _convs(net) -> list:
+    """The conv layers of ``net``, a conditional D's first block standing for the conv inside it (the block
+    computes that conv's function without calling it)."""
     import paddle
 
-    return [m for m in net.sublayers() if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))]
+    from paddle_dcgan.core.models import LabelPlanesBlock
+
+    blocks = [m for m in net.sublayers() if isinstance(m, LabelPlanesBlock)]
+    inside = {id(b[0]) for b in blocks}
+    return blocks + [m for m in net.sublayers() if isinstance(m, (paddle.nn.Conv2D, paddle.nn.Conv2DTranspose))
+                     and id(m) not in inside]
+
+
+def _conv(layer):
+    """The conv of a :func:`_convs` entry."""
+    from paddle_dcgan.core.models import LabelPlanesBlock
+
+    return layer[0] if isinstance(layer, LabelPlanesBlock) else layer
 
 
 def _labels(net, n: int) -> list:
@@ -296,7 +312,8 @@ def conv_inputs(generator, discriminator, batch: int, nz: int) -> list[tuple[str
     rows = []
     for layer, inputs in seen:
         transpose = isinstance(layer, paddle.nn.Conv2DTranspose)
-        in_ch, out_ch = layer.weight.shape[0 if transpose else 1], layer.weight.shape[1 if transpose else 0]
+        weight = _conv(layer).weight
+        in_ch, out_ch = weight.shape[0 if transpose else 1], weight.shape[1 if transpose else 0]
         net = "G" if id(layer) in g_convs else "D"
         shape = inputs[0].shape
         rows.append((f"{net}: {type(layer).__name__} {in_ch}->{out_ch} @{shape[2]}x{shape[3]}", layer, inputs))
@@ -328,7 +345,7 @@ def profile_torch(generator, discriminator, batch: int, nz: int, calls: int) -> 
 
     out = {}
     for name, layer, inputs in conv_inputs(generator, discriminator, batch, nz):
-        twin = to_torch(layer)  # reads what the model defines: a conditional D's first layer, images + label planes
+        twin = to_torch(_conv(layer))  # what the model defines: a conditional D's first layer, images + label planes
         x = torch.randn([inputs[0].shape[0], twin.in_channels, *inputs[0].shape[2:]], requires_grad=True)
         out[name] = layer_ms(lambda: twin(x).sum().backward(), calls)
     return out
@@ -343,8 +360,8 @@ def onednn_split(trainer, steps: int) -> dict[str, float] | None:
     import ctypes
     import resource
 
-    from paddle_dcgan.files import native_output_captured
-    from paddle_dcgan.onednn import library_path
+    from paddle_dcgan.files.io import native_output_captured
+    from paddle_dcgan.kernels.build import library_path
 
     dnnl = ctypes.CDLL(str(library_path()))
     loop = TrainingLoop(trainer)
@@ -390,7 +407,7 @@ def paddle_worker(options: dict) -> dict:
     out = start_paddle()
     import paddle
 
-    from paddle_dcgan.noise import STREAM_FIXED_NOISE, noise_array
+    from paddle_dcgan.random_streams import STREAM_FIXED_NOISE, noise_array
 
     train, trainers = time_variants(options, {"paddle": None})
     out["train"] = train["paddle"]
@@ -436,7 +453,7 @@ def torch_worker(options: dict) -> dict:
     a = torch.randn(n, n)
     out["gemm_gflops"] = median_rate(lambda: torch.matmul(a, a), 2 * n ** 3, 3) / 1e9
 
-    from paddle_dcgan.noise import STREAM_FIXED_NOISE, noise_array
+    from paddle_dcgan.random_streams import STREAM_FIXED_NOISE, noise_array
 
     nz = twin.cfg.model.nz
     z = torch.from_numpy(noise_array(0, STREAM_FIXED_NOISE, 0, options["generate_batch"], nz))
@@ -447,7 +464,7 @@ def torch_worker(options: dict) -> dict:
     twin.generator.train()
     if options.get("profile"):
         # shapes and layers from fresh paddle nets (one no-grad forward), timed as torch copies
-        from paddle_dcgan.models import build_models
+        from paddle_dcgan.core.models import build_models
 
         m = twin.cfg.model
         g, d = build_models(m.image_size, m.nz, m.ngf, m.ndf, num_classes=m.num_classes)

@@ -95,8 +95,8 @@ def config_for(name: str, args: argparse.Namespace):
 
 def train_group(names: list[str], args: argparse.Namespace, scorers: dict) -> list[dict]:
     """Train the group's shared trajectory, scoring each recipe at --score-at and at the end; returns the rows."""
-    from paddle_dcgan.ema import WeightAverage
-    from paddle_dcgan.trainer import Trainer
+    from paddle_dcgan.training.ema import WeightAverage
+    from paddle_dcgan.training.run import Trainer
 
     trainer = Trainer(config_for(names[0], args))  # writes nothing: only fit() does
     decays = sorted({RECIPES[n].get("train.ema_decay", 0.0) for n in names} - {0.0})
@@ -162,7 +162,7 @@ def samples_with_batch_stats(net, n: int, seed: int, batch_size: int):
     import numpy as np
     import paddle
 
-    from paddle_dcgan.steps import quiet_batchnorm
+    from paddle_dcgan.sampling.batchnorm import quiet_batchnorm
 
     net = copy.deepcopy(net)
     net.train()
@@ -172,8 +172,8 @@ def samples_with_batch_stats(net, n: int, seed: int, batch_size: int):
 
 
 def score(name: str, trainer, average, scorer, args) -> dict:
-    from paddle_dcgan.sample_bn import for_sampling
-    from paddle_dcgan.sampling import sample
+    from paddle_dcgan.sampling.batchnorm import for_sampling
+    from paddle_dcgan.sampling.sample import sample
 
     net = average.average if average else trainer.generator
     policy = RECIPES[name].get("model.sample_bn", "running")
@@ -206,7 +206,7 @@ def main() -> None:
     import paddle_dcgan
 
     paddle_dcgan.tune_cpu()
-    from paddle_dcgan.evaluation import YARDSTICK, make_scorer
+    from paddle_dcgan.evaluation.evaluate import YARDSTICK, make_scorer
 
     scorer = make_scorer(YARDSTICK, "", args.num, args.seed)
     scorers = {"final": scorer, "early": make_scorer(YARDSTICK, "", args.num_early, args.seed) if args.score_at

@@ -13,8 +13,8 @@ import paddle
 import torch
 from torch import nn as tnn
 
-from paddle_dcgan.history import History
-from paddle_dcgan.noise import STREAM_FAKE_LABELS, STREAM_TRAIN_NOISE, label_array, noise_array
+from paddle_dcgan.training.history import History
+from paddle_dcgan.random_streams import STREAM_FAKE_LABELS, STREAM_TRAIN_NOISE, label_array, noise_array
 
 
 def _param(t: paddle.Tensor) -> tnn.Parameter:
@@ -86,7 +86,7 @@ class TwinDiscriminator(tnn.Module):
 
 
 def gan_step(generator, discriminator, opt_g, opt_d, real, z, real_labels=None, fake_labels=None) -> dict[str, float]:
-    """The same D step and G step as paddle_dcgan.steps, written in PyTorch, with the same statistics.
+    """The same D step and G step as paddle_dcgan.core.steps, written in PyTorch, with the same statistics.
     Conditional nets take the real images' labels and those G is asked for; unconditional ones None."""
     bce = tnn.functional.binary_cross_entropy_with_logits
     # D step: D(x) -> 1, D(G(z)) -> 0
@@ -96,7 +96,7 @@ def gan_step(generator, discriminator, opt_g, opt_d, real, z, real_labels=None, 
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    # G step: the updated D's verdict on the same fakes -> 1, D's weights frozen (as paddle_dcgan.steps.frozen)
+    # G step: the updated D's verdict on the same fakes -> 1, D's weights frozen (as paddle_dcgan.core.steps.frozen)
     for p in discriminator.parameters():
         p.requires_grad_(False)
     logit = discriminator(fake, fake_labels)
@@ -112,7 +112,7 @@ def gan_step(generator, discriminator, opt_g, opt_d, real, z, real_labels=None, 
 
 
 def to_torch_input(batch_uint8: np.ndarray) -> torch.Tensor:
-    """uint8 pixels -> float32 torch tensor in [-1, 1], as paddle_dcgan.data.to_unit_range."""
+    """uint8 pixels -> float32 torch tensor in [-1, 1], as paddle_dcgan.data.mnist.to_unit_range."""
     return torch.from_numpy(batch_uint8).to(torch.float32) * (2.0 / 255.0) - 1.0
 
 

@@ -4,6 +4,7 @@ Notebook use::
 
     import paddle_dcgan
     paddle_dcgan.tune_cpu()                               # optional, first: ~3x faster on CPU
+    paddle_dcgan.setup_logging()                          # optional: show a training run's log lines
     G, info = paddle_dcgan.load_generator("output/dcgan") # run folder, generator.pdparams or .pdckpt
     images = paddle_dcgan.sample(G, 64, seed=0)           # [64, 1, 28, 28] in [-1, 1]
     paddle_dcgan.show_grid(images)
@@ -24,14 +25,14 @@ __version__ = "0.1.0"
 _API = {
     "tune_cpu": "cpu_tuning",
     "Config": "config", "load_config": "config",
-    "UserError": "errors",
-    "Generator": "models", "Discriminator": "models", "build_models": "models",
-    "load_generator": "generator_file", "GeneratorInfo": "generator_file",
-    "sample": "sampling", "interpolate": "sampling",
-    "export_generator": "export", "open_engine": "engines",
+    "UserError": "errors", "setup_logging": "logs",
+    "Generator": "core.models", "Discriminator": "core.models", "build_models": "core.models",
+    "load_generator": "sampling.load", "GeneratorInfo": "sampling.load",
+    "sample": "sampling.sample", "interpolate": "sampling.sample",
+    "export_generator": "sampling.export", "open_engine": "sampling.engines",
     "show_grid": "visualize",
-    "Trainer": "trainer", "train": "trainer",
-    "evaluate": "evaluation",
+    "Trainer": "training.run", "train": "training.run",
+    "evaluate": "evaluation.evaluate",
 }
 __all__ = sorted(_API)
 

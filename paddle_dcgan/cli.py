@@ -16,7 +16,7 @@ from typing import Callable
 
 from .cpu_tuning import tune_cpu
 from .errors import UserError
-from .interrupt import TrainingStopped
+from .training.interrupt import TrainingStopped
 from .logs import setup_logging
 
 

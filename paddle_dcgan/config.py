@@ -21,14 +21,14 @@ from .errors import UserError
 
 DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist")
 MNIST_VARIANTS = ("auto", "mnist", "mnist_subset")  # their generators are scored on the MNIST yardstick by default
-MNIST_YARDSTICK = "mnist_yardstick"  # the shipped reference for MNIST digits (data.YARDSTICK_DIR, evaluation.py)
+MNIST_YARDSTICK = "mnist_yardstick"  # the shipped reference for MNIST digits (data.mnist.YARDSTICK_DIR, evaluation/evaluate.py)
 EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
 NUM_CLASSES = (0, 10)  # model.num_classes: unconditional, or one class per digit (MNIST and Fashion-MNIST have 10)
 AMP_MODES = ("off", "float16", "bfloat16")
-KERNELS = ("auto", "onednn", "paddle")  # train.kernels (onednn.py)
+KERNELS = ("auto", "onednn", "paddle", "stock")  # train.kernels (paddle_dcgan/kernels)
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
-SAMPLE_BN_POLICIES = ("running", "recomputed")  # sample_bn.py
+SAMPLE_BN_POLICIES = ("running", "recomputed")  # sampling/batchnorm.py
 MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
 MAX_SAMPLES = 100_000  # most digits one sample() call draws: they are held in memory (1.6 GB as float32 at 64x64)
 
@@ -39,7 +39,7 @@ class ModelConfig:
     nz: int = 100  # length of the noise vector z fed to the generator
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
-    sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sample_bn.py)
+    sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sampling/batchnorm.py)
     # 10 = conditional (the default: a quarter of the unconditional FID per minute, README "The recipe"):
     # G draws the digit asked for, D judges (image, digit) pairs; 0 = the unconditional DCGAN
     num_classes: int = 10
@@ -72,7 +72,7 @@ class TrainConfig:
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
     ema_decay: float = 0.0  # sample from an exponential moving average of G's weights with this decay (warmed up); 0 = off
     real_label: float = 1.0  # D's target for real images; < 1 is one-sided label smoothing (0.9 is the usual choice)
-    kernels: str = "auto"  # CPU: onednn (onednn.py: oneDNN convolutions, fused BatchNorm + activation) | paddle; auto = onednn if it builds
+    kernels: str = "auto"  # onednn (oneDNN convolutions, fused BatchNorm + activation) | paddle (GEMM forms only) | stock (the core's layers as written); auto = onednn on CPU if it builds
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
 
@@ -82,7 +82,7 @@ class EvalConfig:
     every_epochs: int = 0  # score the generator every N epochs while training (FID, MNIST score, ...); 0 = off
     num_samples: int = 1000  # samples per in-training evaluation (capped at the held-out set's size)
     reference: str = "auto"  # scored against: mnist_yardstick | held_out (the data's test split); auto = yardstick for MNIST
-    classifier: str = ""  # .pdclf file from tools/train_classifier.py; "" = paddle_dcgan/classifiers/<dataset>.pdclf
+    classifier: str = ""  # .pdclf file from tools/train_classifier.py; "" = paddle_dcgan/evaluation/classifiers/<dataset>.pdclf
 
 
 @dataclass

@@ -7,7 +7,7 @@ explicit call, never an import side effect: the tools in ``tools/`` make it as
 their first statement, and a notebook makes it before anything else::
 
     import paddle_dcgan
-    paddle_dcgan.tune_cpu()   # about 3x faster training on CPU (README, Performance)
+    paddle_dcgan.tune_cpu()   # about 3x faster training on CPU (docs/performance.md)
 
 Called after paddle was imported it changes nothing and says so.
 Nothing in this module imports paddle at module level.
@@ -60,10 +60,10 @@ def wanted_settings() -> dict[str, str]:
     - ``MKL_DEBUG_CPU_TYPE=5`` on AMD CPUs only: the MKL bundled with paddle takes a
       generic slow path on non-Intel CPUs; 5 selects its AVX2 kernels. On Intel CPUs
       with AVX-512 it would be a slowdown, so it is never set there.
-    - ``GOMP_SPINCOUNT=0``: the GNU OpenMP threads of oneDNN and of paddle_dcgan's kernels (onednn.py)
+    - ``GOMP_SPINCOUNT=0``: the GNU OpenMP threads of oneDNN and of paddle_dcgan's kernels (paddle_dcgan/kernels)
       go to sleep at the end of a parallel region instead of spinning for a while; a spinning thread
       holds on to a core the next operator's threads (MKL's own OpenMP runtime) are waiting for
-      (README, Performance).
+      (docs/performance.md).
     - ``GLOG_minloglevel=2``: hide paddle's C++ info and warning log lines.
     """
     wanted = {"OMP_NUM_THREADS": str(usable_cores()), "GOMP_SPINCOUNT": "0", "GLOG_minloglevel": "2"}
@@ -112,7 +112,7 @@ def keep_freed_memory() -> bool:
     By default glibc maps every block over 128 KB afresh from the kernel and unmaps it when freed,
     and gives back freed heap memory over 128 KB: each of the step's activation tensors (6.4 MB at
     batch 128) then costs some 1,600 page faults, and the kernel zeroes every page: most of the time
-    of paddle's elementwise operators here (README, Performance). Blocks up to 32 MB now come from
+    of paddle's elementwise operators here (docs/performance.md). Blocks up to 32 MB now come from
     the heap, and up to 1 GB of free heap is kept. Same as setting MALLOC_MMAP_THRESHOLD_ /
     MALLOC_TRIM_THRESHOLD_ before Python starts; where either is set, the user's choice stands.
     """

@@ -8,13 +8,20 @@ import sys
 from pathlib import Path
 
 from .errors import UserError, cannot_write
+from .parallel.launch import launched_rank
 
 LOGGER = "paddle_dcgan"
 FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
 
 
-def setup_logging(level: int = logging.INFO) -> None:
-    """Plain log lines on stderr for the package's logger (idempotent; other loggers untouched)."""
+def setup_logging(level: int | None = None) -> None:
+    """Plain log lines on stderr for the package's logger (idempotent; other loggers untouched).
+
+    The tools call it first; in a notebook, call ``paddle_dcgan.setup_logging()`` to see a run's progress.
+    ``level`` None: INFO, or WARNING in every process but the first of a launched job (one voice per run).
+    """
+    if level is None:
+        level = logging.INFO if launched_rank() == 0 else logging.WARNING
     root = logging.getLogger(LOGGER)
     root.setLevel(level)
     if not any(getattr(h, "_paddle_dcgan", False) for h in root.handlers):

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from .files import write_atomically
+from .files.io import write_atomically
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -15,7 +15,7 @@ import paddle_dcgan
 
 paddle_dcgan.tune_cpu()  # as the tools do: every core, and before any test module imports paddle
 
-from paddle_dcgan.data import FILES, write_idx  # noqa: E402
+from paddle_dcgan.data.mnist import FILES, write_idx  # noqa: E402
 from paddle_dcgan.logs import LOGGER  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +65,15 @@ def run_tool(script: str, *args: str, cwd: Path, check: bool = True, timeout: fl
     if check and result.returncode != 0:
         raise AssertionError(f"{script} exited {result.returncode}:\n{result.stderr[-3000:]}")
     return result
+
+
+def train_tool(cwd: Path, data_dir: Path, *extra: str, config: Path | None = None, run_name: str | None = "tiny",
+               **kwargs) -> subprocess.CompletedProcess:
+    """tools/train.py on the TINY nets and ``data_dir``'s digits, in ``cwd``; ``extra``: more ``-o`` overrides,
+    then any other arguments (``--resume latest``). ``run_name`` None: the config file's name."""
+    head = ["-c", str(config)] if config else []
+    named = [f"run_name={run_name}"] if run_name else []
+    return run_tool("train.py", *head, "-o", *TINY, f"data.dir={data_dir}", *named, *extra, cwd=cwd, **kwargs)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -12,9 +12,9 @@ torch = pytest.importorskip("torch")
 from benchmarks.torch_twin import (TwinDiscriminator, TwinGenerator, TwinTrainer, gan_step,  # noqa: E402
                                    to_torch_input)
 from paddle_dcgan.config import load_config  # noqa: E402
-from paddle_dcgan.models import build_models  # noqa: E402
-from paddle_dcgan.steps import discriminator_step, generator_step  # noqa: E402
-from paddle_dcgan.trainer import Trainer  # noqa: E402
+from paddle_dcgan.core.models import build_models  # noqa: E402
+from paddle_dcgan.core.steps import discriminator_step, generator_step  # noqa: E402
+from paddle_dcgan.training.run import Trainer  # noqa: E402
 
 from conftest import TINY  # noqa: E402
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import paddle
 import pytest
 
 from conftest import ROOT, assert_one_line_error
@@ -29,7 +30,7 @@ def bench(monkeypatch):
 
 
 def _kernels_build() -> bool:
-    from paddle_dcgan import onednn
+    from paddle_dcgan.kernels import build as onednn
 
     try:
         onednn.load()
@@ -60,8 +61,8 @@ def test_main_table_has_its_rows(tmp_path):
     assert not any("PyTorch" in label for label in labels)
     profile = [line for line in lines if line.startswith(("G: ", "D: "))]
     # the default model is conditional: z and the one-hot digit into G, images and their label planes into D
-    assert len(profile) == 6 and "G: WholeMapConvTranspose2D 26->16 @1x1" in profile[0]
-    assert "D: LabelPlanesConv2D 11->8 @28x28" in profile[3]
+    assert len(profile) == 6 and "G: GemmConvTranspose2D 26->16 @1x1" in profile[0]
+    assert "D: LabelMapsBlock 11->8 @28x28" in profile[3]
     split = [line for line in lines if "with oneDNN's own timing" in line]
     if _kernels_build():  # where they do not, the step runs no oneDNN primitive and the line is left out
         assert len(split) == 1 and re.search(r"of which convolution primitives \d+ ms and layout reorders", split[0])
@@ -161,4 +162,40 @@ def test_stock_layers_replace_the_whole_map_ones(bench, two_trainers):
     (trainer, _), _ = two_trainers
     levers.with_stock_layers(trainer)
     names = {type(m).__name__ for net in (trainer.generator, trainer.discriminator) for m in net.sublayers()}
-    assert "Conv2D" in names and not any(n.startswith("WholeMap") for n in names)
+    assert "Conv2D" in names and not any(n.startswith("Gemm") for n in names)
+
+
+def _what_the_step_is_handed(trainer, batch, monkeypatch) -> list:
+    """What ``Trainer.train_step`` hands the core's step as G and D: each object's class, its forward's class,
+    and its layers' classes with whether they hold an operator (the step itself is not run)."""
+    from paddle_dcgan.training import run
+
+    def describe(net):
+        layers = net.sublayers() if isinstance(net, paddle.nn.Layer) else []
+        return (type(net).__name__, type(getattr(net, "forward", None)).__name__,
+                [(type(m).__name__, getattr(m, "op", None) is not None) for m in layers])
+
+    seen = []
+
+    def spy(generator, discriminator, *args):
+        seen.append((describe(generator), describe(discriminator)))
+        return {"loss_d": 1.0, "d_real": 0.5, "d_fake": 0.5, "loss_g": 1.0, "d_fake_g": 0.5}
+
+    monkeypatch.setattr(run, "train_step", spy)
+    trainer.train_step(*batch)
+    return seen
+
+
+@pytest.mark.parametrize("lever", ["with_stock_layers", "with_unfrozen_d", "with_unfused_norms", "with_to_static"])
+def test_every_lever_changes_what_the_step_runs(bench, two_trainers, lever, monkeypatch):
+    """A lever that replaces something the step never calls measures nothing: what the step is handed must
+    differ from an untouched trainer's."""
+    _, levers = bench
+    assert sorted(f.__name__ for f in levers.IN_PROCESS.values() if f) == sorted(
+        ["with_stock_layers", "with_unfrozen_d", "with_unfused_norms", "with_to_static"])  # all of them tested here
+    (reference, changed), reals = two_trainers
+    if lever == "with_unfused_norms" and not _kernels_build():
+        pytest.skip("the fused kernels do not build here: nothing to switch off")
+    getattr(levers, lever)(changed)
+    assert _what_the_step_is_handed(changed, reals[0], monkeypatch) != _what_the_step_is_handed(reference, reals[0],
+                                                                                               monkeypatch)

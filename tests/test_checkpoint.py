@@ -4,11 +4,13 @@ import os
 import paddle
 import pytest
 
-from paddle_dcgan import checkpoint as ckpt
+from paddle_dcgan.files import checkpoint as ckpt
+from paddle_dcgan.files import run_folder
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.files import save_tagged
-from paddle_dcgan.generator_file import load_generator, save_generator
-from paddle_dcgan.models import Generator
+from paddle_dcgan.files.io import save_tagged
+from paddle_dcgan.files.checkpoint import save_generator
+from paddle_dcgan.sampling.load import load_generator
+from paddle_dcgan.core.models import Generator
 
 
 def _state(step):
@@ -19,8 +21,8 @@ def test_rotation_keeps_newest(tmp_path):
     for step in (5, 10, 15, 20):
         ckpt.save_checkpoint(tmp_path, _state(step), keep=2)
     assert [p.name for p in ckpt.list_checkpoints(tmp_path)] == ["step_00000015.pdckpt", "step_00000020.pdckpt"]
-    assert ckpt.find_checkpoint("latest", tmp_path).name == "step_00000020.pdckpt"
-    assert ckpt.load_checkpoint(ckpt.find_checkpoint(str(tmp_path), tmp_path))["value"].item() == 20.0
+    assert run_folder.find_checkpoint("latest", tmp_path).name == "step_00000020.pdckpt"
+    assert ckpt.load_checkpoint(run_folder.find_checkpoint(str(tmp_path), tmp_path))["value"].item() == 20.0
     assert not [p for p in (tmp_path / "checkpoints").iterdir() if ".tmp-" in p.name]
 
 
@@ -66,9 +68,9 @@ def test_bad_checkpoints_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="not a paddle-dcgan"):
         ckpt.load_checkpoint(other)
     with pytest.raises(UserError, match="not found"):
-        ckpt.find_checkpoint(str(tmp_path / "nothing"), tmp_path)
+        run_folder.find_checkpoint(str(tmp_path / "nothing"), tmp_path)
     with pytest.raises(UserError, match="no checkpoint in"):
-        ckpt.find_checkpoint("latest", tmp_path)
+        run_folder.find_checkpoint("latest", tmp_path)
 
 
 def test_generator_file_roundtrip(tmp_path):

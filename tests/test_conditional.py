@@ -6,15 +6,15 @@ import pytest
 from PIL import Image
 
 import paddle_dcgan
-from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
 from paddle_dcgan.config import RESUME_KEYS, Config, load_config
-from paddle_dcgan.engines import DygraphEngine
+from paddle_dcgan.sampling.engines import DygraphEngine
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.generator_file import load_generator
-from paddle_dcgan.models import build_models
-from paddle_dcgan.noise import (STREAM_BATCHNORM, STREAM_FAKE_LABELS, STREAM_FIXED_NOISE, STREAM_SHUFFLE,
+from paddle_dcgan.sampling.load import load_generator
+from paddle_dcgan.core.models import build_models
+from paddle_dcgan.random_streams import (STREAM_BATCHNORM, STREAM_FAKE_LABELS, STREAM_FIXED_NOISE, STREAM_SHUFFLE,
                                 STREAM_TRAIN_NOISE, random_labels)
-from paddle_dcgan.sampling import generate, labels_for_seed, noise_for_seed, sample
+from paddle_dcgan.sampling.sample import generate, labels_for_seed, noise_for_seed, sample
 
 from conftest import ROOT, TINY, assert_one_line_error, run_tool
 
@@ -123,7 +123,7 @@ def test_walk_between_digits(conditional):
     np.testing.assert_allclose(walk[0], sample(conditional, 1, seed=3, digit=1)[0], atol=1e-6)
     np.testing.assert_allclose(walk[-1], sample(conditional, 1, seed=7, digit=4)[0], atol=1e-6)
     # in the middle the label is half a 1 and half a 4
-    z = paddle_dcgan.sampling.slerp(noise_for_seed(3, 1, 16)[0], noise_for_seed(7, 1, 16)[0], np.array([0.5]))
+    z = paddle_dcgan.sampling.sample.slerp(noise_for_seed(3, 1, 16)[0], noise_for_seed(7, 1, 16)[0], np.array([0.5]))
     mix = np.zeros((1, 10), np.float32)
     mix[0, [1, 4]] = 0.5
     np.testing.assert_allclose(walk[2], generate(conditional, z, mix)[0], atol=1e-6)

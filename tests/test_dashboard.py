@@ -6,18 +6,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
 from paddle_dcgan.config import Config
-from paddle_dcgan.dashboard import GRID_TAG, STEP_TAGS
+from paddle_dcgan.training.dashboard import GRID_TAG, STEP_TAGS
 
-from conftest import TINY, assert_one_line_error, run_tool, run_without
+from conftest import TINY, assert_one_line_error, run_tool, run_without, train_tool
 
 visualdl = pytest.importorskip("visualdl", reason="the dashboard extra is not installed: pip install -e \".[dashboard]\"")
 
 
 def _train(cwd, data_dir, *extra, check=True):
-    return run_tool("train.py", "-o", *TINY, f"data.dir={data_dir}", "run_name=v", "train.visualdl=true", *extra,
-                    cwd=cwd, check=check)
+    return train_tool(cwd, data_dir, "train.visualdl=true", *extra, run_name="v", check=check)
 
 
 def test_off_by_default():

@@ -6,7 +6,7 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_dcgan import data
+from paddle_dcgan.data import mnist as data
 from paddle_dcgan.errors import UserError
 
 from conftest import make_idx_dataset

@@ -10,16 +10,15 @@ import paddle
 import pytest
 from PIL import Image
 
-from paddle_dcgan.checkpoint import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint
-from paddle_dcgan.files import save_tagged
-from paddle_dcgan.generator_file import load_generator
+from paddle_dcgan.files.checkpoint import CHECKPOINT_FORMAT, list_checkpoints, load_checkpoint
+from paddle_dcgan.files.io import save_tagged
+from paddle_dcgan.sampling.load import load_generator
 
-from conftest import ROOT, TINY, assert_one_line_error, run_tool
+from conftest import ROOT, TINY, assert_one_line_error, run_tool, train_tool
 
 
 def _train(cwd, data_dir, *extra, check=True):
-    return run_tool("train.py", "-c", str(ROOT / "configs/dcgan.yaml"), "-o", *TINY, f"data.dir={data_dir}",
-                    *extra, cwd=cwd, check=check)
+    return train_tool(cwd, data_dir, *extra, config=ROOT / "configs/dcgan.yaml", run_name=None, check=check)
 
 
 def _history(run_dir):
@@ -89,6 +88,7 @@ def _weights(net):
     return {k: v.numpy() for k, v in net.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_resume_with_ema_continues_exactly(straight_run, tiny_data, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -235,7 +235,7 @@ def test_slow_pictures_are_redrawn_at_most_every_so_often(tiny_data, tmp_path, m
                                                           every, drawn):
     """progress.gif and loss_curve.png: after the first epoch, then when PICTURES_EVERY_S have passed, and after the
     last epoch; the grid and history.csv after every epoch."""
-    from paddle_dcgan import trainer as trainer_module
+    from paddle_dcgan.training import run as trainer_module
     from paddle_dcgan.config import load_config
 
     monkeypatch.setattr(trainer_module, "PICTURES_EVERY_S", every)

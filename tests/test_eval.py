@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paddle_dcgan import data, evaluation
-from paddle_dcgan.classifier import default_classifier_path, load_classifier, train_classifier
-from paddle_dcgan.data import SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_split
-from paddle_dcgan.engines import Engine
+from paddle_dcgan.data import mnist as data
+from paddle_dcgan.evaluation import evaluate as evaluation
+from paddle_dcgan.evaluation.classifier import default_classifier_path, load_classifier, train_classifier
+from paddle_dcgan.data.mnist import SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_split
+from paddle_dcgan.sampling.engines import Engine
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.evaluation import YARDSTICK, RealSets, Reference, Scorer, choose_reference, to_classifier_input
-from paddle_dcgan.generator_file import load_generator
+from paddle_dcgan.evaluation.evaluate import YARDSTICK, RealSets, Reference, Scorer, choose_reference, to_classifier_input
+from paddle_dcgan.sampling.load import load_generator
 
 from conftest import ROOT, TINY, assert_one_line_error, make_idx_dataset, run_tool
 
@@ -55,7 +56,7 @@ def test_classifier_is_reproducible_and_checksummed(tiny_eval, tmp_path):
 
 
 def test_shipped_classifier_accuracy():
-    clf = load_classifier(ROOT / "paddle_dcgan" / "classifiers" / "mnist_subset.pdclf")
+    clf = load_classifier(ROOT / "paddle_dcgan" / "evaluation" / "classifiers" / "mnist_subset.pdclf")
     images, labels = load_split("mnist_subset", SUBSET_DIR, "test")
     measured = clf.accuracy_on(images[:, None], labels)
     assert measured == pytest.approx(clf.accuracy) and measured >= 0.97
@@ -181,7 +182,7 @@ def test_eval_errors(tiny_eval, tmp_path):
     # the shipped subset classifier does not match the tiny dataset
     assert_one_line_error(run_tool("eval.py", "--samples", str(tmp_path / "few.npy"), "--data", "mnist",
                                    "--data-dir", str(folder), "--classifier",
-                                   str(ROOT / "paddle_dcgan/classifiers/mnist_subset.pdclf"), cwd=tmp_path,
+                                   str(ROOT / "paddle_dcgan/evaluation/classifiers/mnist_subset.pdclf"), cwd=tmp_path,
                                    check=False), "trained on mnist_subset")
     # results made with different classifiers are not compared
     test_x, _ = load_split("mnist", folder, "test")

@@ -10,12 +10,14 @@ import paddle
 import pytest
 import paddle.nn.functional as F
 
-from paddle_dcgan.engines import InferenceEngine, OnnxEngine, open_engine
+from paddle_dcgan.sampling.engines import InferenceEngine, OnnxEngine, open_engine
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.export import BATCHNORM_POLICY, METADATA, PARITY_TOLERANCE, export_generator, read_metadata
-from paddle_dcgan.generator_file import load_generator, save_generator
-from paddle_dcgan.models import Generator, init_dcgan_weights
-from paddle_dcgan.sampling import generate, noise_for_seed
+from paddle_dcgan.sampling.export import BATCHNORM_POLICY, METADATA, PARITY_TOLERANCE, export_generator, read_metadata
+from paddle_dcgan.files.checkpoint import save_generator
+from paddle_dcgan.sampling.load import load_generator
+from paddle_dcgan.core.models import Generator, init_dcgan_weights
+from paddle_dcgan.random_streams import noise_for_seed
+from paddle_dcgan.sampling.sample import generate
 
 from conftest import assert_one_line_error, run_tool, run_without
 

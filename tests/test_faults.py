@@ -18,17 +18,18 @@ import paddle
 import pytest
 from PIL import Image
 
-from paddle_dcgan.checkpoint import list_checkpoints, load_checkpoint
+from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
 from paddle_dcgan.config import load_config
-from paddle_dcgan.divergence import CollapseWatch
+from paddle_dcgan.training.divergence import CollapseWatch
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.files import save_tagged
-from paddle_dcgan.generator_file import load_generator, saved_step
-from paddle_dcgan.interrupt import TrainingStopped
-from paddle_dcgan.run_folder import RunLock
-from paddle_dcgan.trainer import Trainer, train
+from paddle_dcgan.files.io import save_tagged
+from paddle_dcgan.files.checkpoint import saved_step
+from paddle_dcgan.sampling.load import load_generator
+from paddle_dcgan.training.interrupt import TrainingStopped
+from paddle_dcgan.files.run_folder import RunLock
+from paddle_dcgan.training.run import Trainer, train
 
-from conftest import ROOT, TINY, assert_one_line_error, run_tool
+from conftest import ROOT, TINY, assert_one_line_error, run_tool, train_tool
 
 STEPS_PER_EPOCH = 10  # tiny_data: 200 images, batch 20
 
@@ -49,15 +50,15 @@ def _weights(path):
 
 def _after_step(monkeypatch, step, action):
     """Run ``action(trainer)`` right after training step ``step`` (1-based) of every Trainer."""
-    original = Trainer.train_step
+    original = Trainer._after_step
 
-    def train_step(self, real, real_labels=None):
-        stats = original(self, real, real_labels)
+    def after_step(self, new_step, stats):
+        stats = original(self, new_step, stats)
         if self.step == step:
             action(self)
         return stats
 
-    monkeypatch.setattr(Trainer, "train_step", train_step)
+    monkeypatch.setattr(Trainer, "_after_step", after_step)
 
 
 def _ctrl_c(trainer):
@@ -178,8 +179,7 @@ def test_a_folder_without_checkpoint_is_not_a_run(tiny_data, tmp_path):
     assert train(_cfg(tmp_path, tiny_data, "train.epochs=1")) == run.with_name("tiny-3")
 
 
-def _train_tool(cwd, data_dir, *extra, **kwargs):
-    return run_tool("train.py", "-o", *TINY, f"data.dir={data_dir}", "run_name=tiny", *extra, cwd=cwd, **kwargs)
+_train_tool = train_tool
 
 
 def _ctrl_c_as_from_a_terminal():
@@ -250,7 +250,7 @@ def test_a_refused_resume_fails_in_the_constructor_and_writes_nothing(tiny_data,
 
 
 # ------------------------------------------------------------ two trainers, one folder (#9)
-_HOLD_LOCK = "import sys, time; from pathlib import Path; from paddle_dcgan.run_folder import RunLock\n" \
+_HOLD_LOCK = "import sys, time; from pathlib import Path; from paddle_dcgan.files.run_folder import RunLock\n" \
              "with RunLock(Path(sys.argv[1])):\n    print('locked', flush=True); time.sleep(60)"
 
 
@@ -392,6 +392,7 @@ def _fill(folder):
             pass
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small file system needs root")
 def test_a_real_full_disk(tiny_data, tmp_path):
     # the reference is made by the tool too: an in-process run can differ in the last bits once an earlier
@@ -453,11 +454,11 @@ def test_collapse_is_a_warning_once():
     watch, warnings = CollapseWatch(steps=3), []
     listener = logging.Handler(logging.WARNING)
     listener.emit = lambda record: warnings.append(record.getMessage())
-    logging.getLogger("paddle_dcgan.divergence").addHandler(listener)
+    logging.getLogger("paddle_dcgan.training.divergence").addHandler(listener)
     d_wins, even = {"d_real": 0.999, "d_fake": 0.001}, {"d_real": 0.6, "d_fake": 0.4}
     try:
         for step, stats in enumerate([d_wins, d_wins, even, d_wins, d_wins, d_wins, d_wins, d_wins], 1):
             watch.update(step, stats)
     finally:
-        logging.getLogger("paddle_dcgan.divergence").removeHandler(listener)
+        logging.getLogger("paddle_dcgan.training.divergence").removeHandler(listener)
     assert len(warnings) == 1 and "wins outright" in warnings[0] and "(steps 4-6)" in warnings[0]

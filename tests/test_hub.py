@@ -4,9 +4,9 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_dcgan.generator_file import load_generator
-from paddle_dcgan.models import Generator
-from paddle_dcgan.sampling import noise_for_seed
+from paddle_dcgan.sampling.load import load_generator
+from paddle_dcgan.core.models import Generator
+from paddle_dcgan.sampling.sample import noise_for_seed
 
 from conftest import ROOT
 

@@ -7,8 +7,8 @@ from PIL import Image
 
 import paddle_dcgan
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.models import build_models
-from paddle_dcgan.sampling import noise_for_seed, sample, slerp
+from paddle_dcgan.core.models import build_models
+from paddle_dcgan.sampling.sample import noise_for_seed, sample, slerp
 
 from conftest import assert_one_line_error, run_tool
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from paddle_dcgan import metrics
+from paddle_dcgan.evaluation import metrics
 
 
 @pytest.fixture

@@ -19,9 +19,10 @@ import pytest
 
 from conftest import ROOT, TINY, assert_one_line_error, run_tool
 from paddle_dcgan.config import load_config
-from paddle_dcgan.models import build_models
-from paddle_dcgan.parallel import batchnorm_statistics
-from paddle_dcgan.steps import discriminator_step
+from paddle_dcgan.core.models import build_models
+from paddle_dcgan.parallel.world import batchnorm_statistics
+from paddle_dcgan.core.steps import discriminator_step
+from paddle_dcgan.parallel.shards import Shards
 
 TOLERANCE = 1e-5
 
@@ -64,6 +65,7 @@ def two_runs(tiny_data, tmp_path_factory):
     return tmp
 
 
+@pytest.mark.slow
 def test_two_processes_train_what_one_process_with_two_shards_trains(two_runs):
     two, one = two_runs / "two" / "tiny", two_runs / "one" / "tiny"
     _assert_same_training(two / "checkpoints" / "step_00000020.pdckpt", one / "checkpoints" / "step_00000020.pdckpt")
@@ -76,6 +78,7 @@ def test_two_processes_train_what_one_process_with_two_shards_trains(two_runs):
     assert "data-parallel over 2 processes (gloo)" in log0
 
 
+@pytest.mark.slow
 def test_a_two_process_run_resumes_in_two_processes_or_in_one_with_two_shards(two_runs, tiny_data):
     tmp = two_runs
     resumed = _launch(*_tiny(tiny_data, tmp / "two", "train.epochs=3"), "--resume", "latest", cwd=tmp,
@@ -111,7 +114,7 @@ def test_each_shard_is_normalised_alone_and_the_running_statistics_are_averaged(
 
     g, d, opt = nets()
     before = [p.numpy() for p in d.parameters() if not p.stop_gradient]
-    discriminator_step(g, d, opt, real, z, shards=2)
+    discriminator_step(Shards(g, 2), Shards(d, 2), opt, real, z)
     sharded_update = [b - p.numpy() for b, p in zip(before, [p for p in d.parameters() if not p.stop_gradient])]
     sharded_stats = [t.numpy() for t in batchnorm_statistics(g) + batchnorm_statistics(d)]
 

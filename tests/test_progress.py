@@ -1,6 +1,6 @@
 import io
 
-from paddle_dcgan.progress import ProgressBar, format_duration
+from paddle_dcgan.training.progress import ProgressBar, format_duration
 
 
 class _Terminal(io.StringIO):

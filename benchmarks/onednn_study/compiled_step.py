@@ -5,7 +5,7 @@ only with the five workarounds below, each for a bug that otherwise crashes the 
 drops gradients, and it saves 3-10 % of the CPU work of a step.
 
 It plugs into the library's own step unchanged: :func:`compile_trainer` replaces a Trainer's G and D
-by :class:`CompiledNet` stand-ins, and ``Trainer.train_step`` (``paddle_dcgan.steps``) calls them like
+by :class:`CompiledNet` stand-ins, and ``Trainer.train_step`` (``paddle_dcgan.core.steps``) calls them like
 the nets. The nets themselves, their parameters and state_dict keys are untouched; BCE, backward and
 Adam stay in dygraph.
 
@@ -130,12 +130,12 @@ class TrainingGraph(nn.Layer):
 
 
 class CompiledNet:
-    """Stands in for G or D in ``paddle_dcgan.steps``: compiled forward, running statistics kept.
+    """Stands in for G or D in ``paddle_dcgan.core.steps``: compiled forward, running statistics kept.
 
     Owns no parameters (w5): the optimisers hold the real net's, which the graph reads.
 
     Args:
-        net: a Generator or Discriminator of paddle_dcgan.models, left as it is.
+        net: a Generator or Discriminator of paddle_dcgan.core.models, left as it is.
         flatten: flatten the output, as the Discriminator does ([N, 1, 1, 1] logits -> [N]).
         input_needs_grad: make the input require a gradient (w4; G's z).
     """

@@ -3,7 +3,7 @@
 //
 // Paddle 3's dygraph runs BatchNorm, ReLU / LeakyReLU and the elementwise adds of a training step as
 // separate single-threaded passes over memory; on the DCGAN at batch 128 they cost about as much as
-// a third of the convolutions (README, Performance). Here each block's normalisation and activation
+// a third of the convolutions (docs/performance.md). Here each block's normalisation and activation
 // is a statistics pass and one more pass per direction, split over the cores by image. Sums are taken
 // per row (an image's channel), then added up per channel in image order in one thread: results repeat
 // bit for bit whatever the thread count.
@@ -14,7 +14,7 @@
 //   Its gradient operator returns the gradients of X, Gamma and Beta.
 // label_add_act(X [N, C, H, W], Maps [K, C, H, W], Labels int64 [N], slope) -> Y = act(X + Maps[Labels]).
 //   Its gradient operator returns the gradients of X and Maps (a sum over the images of each label).
-// paddle_dcgan/models.py calls them (ConvBlock, LabelPlanesConv2D) once onednn.use_kernels hands them over.
+// kernels/layers.py calls them (FusedConvBlock, LabelMapsBlock) once kernels.apply hands them over.
 #include <omp.h>
 
 #include <algorithm>
@@ -41,7 +41,7 @@ void check_nchw(const paddle::Tensor& x, const char* op) {
 
 // As paddle's ReLU (slope 0: nan -> 0) and LeakyReLU (nan stays nan); the gradient is read off the output
 // (y > 0 exactly where the input was). Both sides of each select are computed, so that the loops vectorise
-// (onednn.py builds with -fno-trapping-math for that): the sign of an activation is a coin toss, and a
+// (build.py builds with -fno-trapping-math for that): the sign of an activation is a coin toss, and a
 // branch on it is mispredicted half the time.
 inline float act(float v, float slope) {
   const float below = v * slope;

@@ -2,7 +2,7 @@
 //
 // Paddle 3's dygraph runs Conv2D / Conv2DTranspose on CPU as im2col plus one GEMM per image;
 // oneDNN's direct convolution is about 1.6-1.8x faster for the 4x4 stride-2 layers of the DCGAN
-// (README, Performance). paddle_dcgan/onednn.py builds this file with paddle.utils.cpp_extension
+// (docs/performance.md). paddle_dcgan/kernels/build.py builds this file with paddle.utils.cpp_extension
 // against the oneDNN library paddle itself ships (paddle/libs/libdnnl.so.3) and the oneDNN headers
 // of the onednn-devel package of the same version; models.StridedConv2D / StridedConvTranspose2D
 // call the operators below.
@@ -24,10 +24,10 @@
 // Which implementation: oneDNN lists several per problem and direction (JIT direct kernels in
 // blocked or NHWC layouts, GEMM-based ones) and picks the first that applies, which is not always the
 // fastest: a weight gradient with a single image channel is ~7x faster on its GEMM-based kernel on an
-// AVX2 CPU. With $PADDLE_DCGAN_ONEDNN_TUNING naming a file (onednn.py sets one per oneDNN version and
-// CPU in its cache), the first process that meets a problem times every implementation (reorders
+// AVX2 CPU. With a tuning file named (paddle_dcgan_set_tuning_file, called by build.py with one file
+// per oneDNN version and CPU in its cache), the first process that meets a problem times every implementation (reorders
 // included) and appends the fastest to that file under a lock; every later process reads it, so runs
-// and resumes repeat bit for bit. Unset, empty or "off": oneDNN's own first choice, as is a file that
+// and resumes repeat bit for bit. No file named (empty): oneDNN's own first choice, as is a file that
 // cannot be opened. The key of a line holds the shapes, the direction, the thread count and the ISA.
 #include <errno.h>
 #include <fcntl.h>
@@ -275,14 +275,21 @@ int tuned(const std::string& path, const std::string& key, const Problem& pb, Di
   return pick;
 }
 
+std::mutex tuning_lock;
+std::string tuning_path;  // "" = oneDNN's first choice
+
+std::string tuning_file() {
+  std::lock_guard<std::mutex> g(tuning_lock);
+  return tuning_path;
+}
+
 // The implementation of `pb` in direction `dir` for this process: chosen and made once per problem,
 // direction and tuning file, then cached.
 const Choice& chosen(const Problem& pb, Direction dir) {
   static std::unordered_map<std::string, Choice> cache;
   static std::mutex lock;
   std::lock_guard<std::mutex> g(lock);
-  const char* env = std::getenv("PADDLE_DCGAN_ONEDNN_TUNING");
-  std::string file = env && std::string(env) != "off" ? env : "";
+  std::string file = tuning_file();
   std::string key = pb.key() + "|" + kDirectionName[dir] + "|threads" + std::to_string(omp_get_max_threads()) +
                     "|isa" + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa()));
   auto it = cache.find(key + "|" + file);
@@ -377,3 +384,10 @@ PD_BUILD_OP(onednn_conv2d_transpose)
 PD_BUILD_GRAD_OP(onednn_conv2d_transpose)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
     .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
+
+// The tuning file the layers met from now on read and extend ("" = oneDNN's first choice). Called by
+// build.py through ctypes right after loading: the one channel from Python's settings to this file.
+extern "C" void paddle_dcgan_set_tuning_file(const char* path) {
+  std::lock_guard<std::mutex> g(tuning_lock);
+  tuning_path = path ? path : "";
+}

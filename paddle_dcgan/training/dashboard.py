@@ -15,9 +15,9 @@ from typing import Iterator
 import numpy as np
 from PIL import Image
 
-from .extras import require
+from ..extras import require
 from .history import STEP_KEYS, History
-from .visualize import make_grid
+from ..visualize import make_grid
 
 # scalar tag of each per-step statistic; VisualDL groups tags by the part before "/"
 STEP_TAGS = {"loss_d": "loss/D", "loss_g": "loss/G", "d_real": "D output/D(x)",
@@ -72,7 +72,7 @@ class Dashboard:
             self._add_eval(result)
 
     def log_step(self, step: int, stats: dict[str, float]) -> None:
-        """The step's losses and D outputs (:data:`~paddle_dcgan.history.STEP_KEYS`)."""
+        """The step's losses and D outputs (:data:`~paddle_dcgan.training.history.STEP_KEYS`)."""
         if self._writer:
             for key in STEP_KEYS:
                 self._writer.add_scalar(tag=STEP_TAGS[key], step=step, value=float(stats[key]))

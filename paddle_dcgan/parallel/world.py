@@ -2,7 +2,7 @@
 
     python -m paddle.distributed.launch --nproc_per_node 2 tools/train.py -c configs/dcgan.yaml
 
-How one step is shared (README, "Several processes, GPUs or machines"):
+How one step is shared (docs/parallel.md):
 
 - ``train.batch_size`` is the global batch: every process draws the same global
   batch, the same noise and the same fake labels, and keeps its own slice (rank r
@@ -20,7 +20,7 @@ How one step is shared (README, "Several processes, GPUs or machines"):
 
 One process reproduces a run of N processes step for step with
 ``-o train.shards=N``: the batch is cut into N shards, each normalised on its
-own, and the gradients averaged (steps.py). ``tests/test_parallel.py`` checks
+own, and the gradients averaged (shards.py). ``tests/test_parallel.py`` checks
 that two gloo processes and one process with two shards train the same weights.
 """
 
@@ -31,36 +31,14 @@ import os
 
 import paddle
 
+from .launch import launched_gpu, launched_processes, launched_rank  # noqa: F401 (this module's API too)
+
 log = logging.getLogger(__name__)
-
-
-def launched_processes(environ=os.environ) -> int:
-    """How many processes paddle.distributed.launch started for this job (1 without it)."""
-    try:
-        return max(1, int(environ.get("PADDLE_TRAINERS_NUM", "1")))
-    except ValueError:
-        return 1
-
-
-def launched_rank(environ=os.environ) -> int:
-    """This process's rank in the launched job (0 without a launch), readable before paddle starts."""
-    try:
-        return int(environ.get("PADDLE_TRAINER_ID", "0"))
-    except ValueError:
-        return 0
 
 
 def backend(environ=os.environ) -> str:
     """The collective backend the launcher chose: gloo on CPU, nccl on GPUs."""
     return environ.get("PADDLE_DISTRI_BACKEND", "nccl" if paddle.device.is_compiled_with_cuda() else "gloo")
-
-
-def launched_gpu(environ=os.environ) -> int:
-    """The GPU the launcher gave this process (its FLAGS_selected_gpus, set from --devices); 0 without one."""
-    try:
-        return int(environ.get("FLAGS_selected_gpus", "0").split(",")[0])
-    except ValueError:
-        return 0
 
 
 def shard_of(tensor: paddle.Tensor | None, i: int, n: int) -> paddle.Tensor | None:

@@ -15,7 +15,7 @@ Another dataset in the same format is one more :data:`SOURCES` entry.
 
 Not a training source: the MNIST yardstick in :data:`YARDSTICK_DIR` (all 10,000
 MNIST test digits and 10,000 of its training digits, see
-tools/make_mnist_yardstick.py), the real digits evaluation.py scores against.
+tools/make_mnist_yardstick.py), the real digits evaluation/evaluate.py scores against.
 
 Files are parsed here with numpy rather than through
 ``paddle.vision.datasets.MNIST``: paddle's parser walks records in blocks of
@@ -37,14 +37,14 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import UserError
-from .noise import STREAM_SHUFFLE, stream
+from ..errors import UserError
+from ..random_streams import STREAM_SHUFFLE, stream
 
 log = logging.getLogger(__name__)
 
-SUBSET_DIR = Path(__file__).parent / "datasets" / "mnist_subset"
-# MNIST's 10,000 test digits + 10,000 of its training digits: the reference for scoring (evaluation.py)
-YARDSTICK_DIR = Path(__file__).parent / "datasets" / "mnist_yardstick"
+SUBSET_DIR = Path(__file__).parent / "mnist_subset"
+# MNIST's 10,000 test digits + 10,000 of its training digits: the reference for scoring (evaluation/evaluate.py)
+YARDSTICK_DIR = Path(__file__).parent / "mnist_yardstick"
 FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),

@@ -18,18 +18,26 @@ stream of the run's seed, so the result is a pure function of the weights.
 
 from __future__ import annotations
 
-import copy
+import contextlib
+import warnings
 
 import numpy as np
 import paddle
 from paddle import nn
 
-from .noise import STREAM_BATCHNORM, noise
-from .onednn import use_kernels
-from .steps import quiet_batchnorm
+from ..core.models import Generator
+from ..random_streams import STREAM_BATCHNORM, noise
 
 RECOMPUTE_BATCHES = 8  # noise batches the statistics are averaged over
 RECOMPUTE_BATCH_SIZE = 256  # images per batch: 2,048 in all, under a second on 2 CPU cores
+
+
+@contextlib.contextmanager
+def quiet_batchnorm():
+    """paddle's BatchNorm2D warns on every training forward that it tracks running statistics: intended here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="When training, we now always track")
+        yield
 
 
 @paddle.no_grad()
@@ -70,16 +78,23 @@ def recompute_batchnorm(generator: nn.Layer, seed: int, batches: int = RECOMPUTE
         layer._variance.set_value(paddle.clip(second / batches - mean * mean, min=0.0))
 
 
+def stock_copy(generator: nn.Layer) -> Generator:
+    """A new core :class:`Generator` with ``generator``'s weights and statistics: stock layers, whatever
+    ``generator`` was trained with (kernel stand-ins, wrappers), so every path samples alike bit for bit."""
+    copy = Generator(generator.image_size, generator.nz, generator.ngf, generator.channels, generator.num_classes)
+    copy.set_state_dict(generator.state_dict())
+    copy.train(generator.training)
+    return copy
+
+
 def for_sampling(generator: nn.Layer, policy: str, seed: int) -> nn.Layer:
-    """The net to sample ``generator`` with under ``policy``: itself (running) or a copy with recomputed statistics."""
+    """The net to sample ``generator`` with under ``policy``: itself (running) or a stock copy with
+    recomputed statistics."""
     if policy == "running":
         return generator
     if policy != "recomputed":
         raise ValueError(f"unknown BatchNorm sampling policy {policy!r}")
-    prepared = copy.deepcopy(generator)
-    # on paddle's own kernels, whatever the training run used: the statistics written into a generator
-    # file are then the ones load_generator recomputes from a checkpoint, bit for bit
-    use_kernels(prepared, None)
+    prepared = stock_copy(generator)
     recompute_batchnorm(prepared, seed)
     prepared.eval()
     return prepared

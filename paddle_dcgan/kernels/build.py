@@ -1,21 +1,18 @@
-"""This project's CPU kernels (``train.kernels``): oneDNN convolutions, fused BatchNorm + activation.
+"""Building and loading the C++ kernels: oneDNN convolutions, fused BatchNorm + activation.
 
 Paddle 3's dygraph computes Conv2D and Conv2DTranspose on CPU as im2col plus a
 GEMM per image, and never reaches the oneDNN library it ships with. The DCGAN's
 4x4 stride-2 layers carry most of a training step, and oneDNN runs them 1.6-1.8x
-faster (README, Performance). ``kernels/onednn_conv.cc`` calls oneDNN for them,
-forward and backward, as paddle custom operators. ``kernels/fused_norm.cc`` does
-each block's BatchNorm and ReLU / LeakyReLU (and a conditional D's label maps and
-LeakyReLU) in one operator per direction, on every core, where paddle runs several
-single-threaded passes. This module builds both once with
+faster (docs/performance.md). ``onednn_conv.cc`` calls oneDNN for them, forward
+and backward, as paddle custom operators. ``fused_norm.cc`` does each block's
+BatchNorm and ReLU / LeakyReLU (and a conditional D's label maps and LeakyReLU)
+in one operator per direction, on every core, where paddle runs several
+single-threaded passes. :func:`load` builds both once with
 ``paddle.utils.cpp_extension`` (about 20 s; cached in ``~/.cache/paddle_dcgan``)
-against paddle's own ``libdnnl.so.3``, and hands the operators to the layers.
+against paddle's own ``libdnnl.so.3``.
 
 Building needs a C++ compiler and oneDNN's headers of the same minor version as
-paddle's library (``pip install --no-deps onednn-devel==2025.0.0`` for the oneDNN
-3.6 of paddlepaddle 3.3; 1.4 MB, headers only). ``train.kernels=auto`` uses the
-kernels on CPU when they build and falls back to paddle's kernels with one log
-line saying why; ``onednn`` makes that an error; ``paddle`` never tries.
+paddle's library (the ``onednn-devel`` package the install brings: headers only).
 
 oneDNN offers several implementations of each convolution and picks the first
 that applies, not always the fastest (a one-channel layer's weight gradient runs
@@ -24,12 +21,8 @@ them all for each layer shape and writes the fastest to
 ``~/.cache/paddle_dcgan/onednn-tuning-<oneDNN version>-<cpu>.tsv``; later runs
 read it, so a run and its resume compute alike bit for bit.
 ``PADDLE_DCGAN_ONEDNN_TUNING`` names another file (its folder must exist), or
-``off`` for oneDNN's own choice (``benchmarks/benchmark.py --levers`` measures
-what the tuning buys).
-
-The weights, state_dict keys, checkpoints and exports are those of the stock
-layers; only the arithmetic's summation order differs (outputs within ~1e-6 of
-paddle's, tests/test_onednn.py).
+``off`` for oneDNN's own choice; :func:`load` hands the choice to the C++ code as an
+argument (``paddle_dcgan_set_tuning_file``).
 """
 
 from __future__ import annotations
@@ -45,15 +38,15 @@ import sys
 import sysconfig
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
-KERNELS = Path(__file__).with_name("kernels")
+KERNELS = Path(__file__).parent
 SOURCES = (KERNELS / "onednn_conv.cc", KERNELS / "fused_norm.cc")  # and the header they share, tensors.h
 # -fno-trapping-math lets the compiler vectorise the loops with a select on a sign (fused_norm.cc); it
 # changes no result: nothing here traps
 CXXFLAGS = ("-O3", "-fopenmp", "-fno-trapping-math")
-TUNING_VARIABLE = "PADDLE_DCGAN_ONEDNN_TUNING"  # read by onednn_conv.cc when it first meets a layer shape
-HEADERS_HINT = "pip install --no-deps onednn-devel==2025.0.0"  # oneDNN 3.6 headers, as in paddlepaddle 3.3
+TUNING_VARIABLE = "PADDLE_DCGAN_ONEDNN_TUNING"  # a user's choice of tuning file, or off
+HEADERS_HINT = "pip install -e . brings them: onednn-devel"  # oneDNN 3.6 headers, as in paddlepaddle 3.3
 
 
 class KernelsUnavailable(Exception):
@@ -148,7 +141,7 @@ def load():
                                  f"{'.'.join(map(str, header_version(headers)))}, paddle's library is "
                                  f"{'.'.join(map(str, version))}; install onednn-devel of oneDNN {version[0]}.{version[1]}")
     folder = _cache_folder(headers, version)
-    from .files import native_output_captured
+    from ..files.io import native_output_captured
 
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -163,7 +156,8 @@ def load():
                         name="paddle_dcgan_onednn", sources=[str(s) for s in SOURCES], extra_cxx_cflags=list(CXXFLAGS),
                         extra_include_paths=[str(headers)], build_directory=str(folder), verbose=False,
                         extra_ldflags=[f"-L{libs}", "-l:libdnnl.so.3", f"-Wl,-rpath,{libs}", "-fopenmp"])
-                    os.environ.setdefault(TUNING_VARIABLE, str(tuning_file(folder.parent, version)))
+                    _LOADED["folder"] = folder
+                    use_tuning_file(tuning_choice(folder.parent, version))
                     _LOADED["module"] = module
                     return module
                 except Exception as exc:  # a compiler or linker failure: the reason is in its output
@@ -192,46 +186,16 @@ def check_tuning_variable(environ=os.environ) -> None:
     raise UserError(f"{TUNING_VARIABLE}={value} {why}, or set it to off")
 
 
-def choose(request: str, device: str):
-    """The kernels ``train.kernels`` = ``request`` asks for on ``device``: ``(module or None, one-line description)``.
-
-    ``onednn`` where they cannot be had is a :class:`UserError`; ``auto`` falls back to paddle's kernels.
-    """
-    if request == "paddle":
-        return None, "paddle's own kernels (train.kernels=paddle)"
-    if not device.startswith("cpu"):
-        if request == "onednn":
-            raise UserError(f"train.kernels=onednn: the oneDNN kernels are for CPU training, this run is on "
-                            f"{device}; use -o train.kernels=auto (or paddle)")
-        return None, "paddle's own kernels (GPU)"
-    check_tuning_variable()
-    try:
-        return load(), ("this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation "
-                         "(train.kernels)")
-    except KernelsUnavailable as why:
-        if request == "onednn":
-            raise UserError(f"train.kernels=onednn: the oneDNN kernels cannot be used: {why}; "
-                            "fix that or use -o train.kernels=auto (or paddle)") from None
-        return None, f"paddle's own kernels (train.kernels=auto: no oneDNN kernels: {why})"
+def tuning_choice(cache_root: Path, version: tuple[int, int, int], environ=os.environ) -> str:
+    """The tuning file the kernels use: $PADDLE_DCGAN_ONEDNN_TUNING, "" for ``off`` (or empty), else the
+    machine's file in the cache."""
+    value = environ.get(TUNING_VARIABLE)
+    if value is None:
+        return str(tuning_file(cache_root, version))
+    return "" if value in ("", "off") else value
 
 
-def use_kernels(net, kernels) -> int:
-    """Run ``net``'s strided convolutions and its BatchNorm + activation blocks on ``kernels`` (from
-    :func:`load`; None = paddle's own again). Returns how many layers were switched.
-    """
-    from .models import ConvBlock, LabelPlanesConv2D, StridedConv2D, StridedConvTranspose2D
-
-    count = 0
-    for layer in net.sublayers(include_self=True):
-        if isinstance(layer, StridedConv2D):
-            layer.onednn_op = kernels.onednn_conv2d if kernels else None
-            count += 1
-        elif isinstance(layer, StridedConvTranspose2D):
-            layer.onednn_op = kernels.onednn_conv2d_transpose if kernels else None
-            count += 1
-        if isinstance(layer, LabelPlanesConv2D):
-            layer.label_act_op = kernels.label_add_act if kernels else None
-        elif isinstance(layer, ConvBlock):
-            layer.norm_act_op = kernels.batch_norm_act if kernels else None
-            count += 1
-    return count
+def use_tuning_file(path: str) -> None:
+    """Tell the loaded kernels which tuning file to read and extend from now on ("" = oneDNN's first choice)."""
+    library = next(_LOADED["folder"].rglob("paddle_dcgan_onednn.so"))
+    ctypes.CDLL(str(library)).paddle_dcgan_set_tuning_file(path.encode())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .files import write_text
+from ..files.io import write_text
 
 STEP_KEYS = ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_g")  # one value of each per training step
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import paddle
 
-from .errors import UserError, cannot_write
+from ..errors import UserError, cannot_write
 
 FORMAT_VERSION = 1  # version written into every tagged file; newer files are refused
 _TEMP_NAME = re.compile(r"\..+\.tmp-(?P<pid>\d+)")  # what write_atomically writes first

@@ -18,9 +18,9 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from . import data
-from .files import load_tagged, load_weights, save_tagged
-from .errors import UserError
+from ..data import mnist as data
+from ..files.io import load_tagged, load_weights, save_tagged
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -35,17 +35,19 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import data, metrics
-from .checkpoint import run_folder_of
+from ..data import mnist as data
+from . import metrics
+from ..files.run_folder import run_folder_of
 from .classifier import Classifier, find_classifier
-from .config import MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
-from .device import select_device
-from .errors import UserError
-from .files import make_folder, write_atomically, write_text
-from .generator_file import load_generator
+from ..config import MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
+from ..device import select_device
+from ..errors import UserError
+from ..files.io import make_folder, write_atomically, write_text
+from ..sampling.load import load_generator
 from .metrics import CONDITIONAL_KEY
-from .sampling import generate, noise_for_seed, sample
-from .visualize import to_uint8
+from ..random_streams import EVAL_REAL_SUBSET, keyed, noise_for_seed
+from ..sampling.sample import generate, sample
+from ..visualize import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,7 @@ class RealSets:
         if len(train_x) < n:
             raise UserError(f"the {dataset} training split has {len(train_x)} images, fewer than the {n} needed "
                             "for the real-vs-real floor; lower --num")
-        rng = np.random.default_rng([seed, 7])
+        rng = keyed(seed, EVAL_REAL_SUBSET)
         held_out, other = (np.sort(rng.choice(len(x), size=n, replace=False)) for x in (test_x, train_x))
         return cls(test_x[held_out][:, None], train_x[other][:, None], test_y[held_out], train_y[other])
 

@@ -1,8 +1,7 @@
-"""Training one run: the loop around the D and G steps of ``steps.py``.
+"""One training run around the core's loop (``paddle_dcgan/core/loop.py``).
 
-Per step: fresh noise (and, for a conditional model, fresh labels for the
-fakes), a D step, a G step, a progress update, a check that the losses are
-still numbers. Per epoch: a grid from a fixed noise batch (for a conditional
+The core yields after every D and G step; this module does the rest: a progress
+update, a check that the losses are still numbers, and per epoch: a grid from a fixed noise batch (for a conditional
 model a column per digit), the loss curves, the animation, history.csv, an
 optional evaluation and (by default) a checkpoint. Ctrl-C stops after the
 current step and saves.
@@ -16,7 +15,11 @@ classifier, a run folder in use) is checked in :class:`Trainer`'s constructor;
 only :meth:`Trainer.fit` writes to disk.
 
 Started by ``paddle.distributed.launch``, every process runs this loop on its
-slice of each batch and process 0 alone writes (parallel.py).
+slice of each batch and process 0 alone writes (``paddle_dcgan/parallel``).
+
+The nets the steps call are the core's, wrapped here from outside: their layers
+swapped for faster ones (``paddle_dcgan.kernels``, unless ``train.kernels=stock``),
+BatchNorm shards, mixed precision and ``paddle.DataParallel`` where configured.
 """
 
 from __future__ import annotations
@@ -31,26 +34,29 @@ from typing import Any
 import numpy as np
 import paddle
 
-from . import checkpoint as ckpt
-from . import cpu_tuning, data, onednn, parallel, run_folder, visualize
+from .. import cpu_tuning, kernels, visualize
+from ..config import RESUME_KEYS, Config, get
+from ..core.loop import train_step, training_steps
+from ..core.models import build_models
+from ..data import mnist as data
+from ..device import select_device
+from ..errors import UserError
+from ..evaluation.metrics import CONDITIONAL_KEY
+from ..files import checkpoint as ckpt
+from ..files import run_folder
+from ..files.io import write_text
+from ..logs import holding_notices, log_to_file, show_notices
+from ..parallel import world as parallel
+from ..parallel.shards import Shards
+from ..random_streams import STREAM_FAKE_LABELS, STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise, random_labels
+from ..sampling.batchnorm import for_sampling, quiet_batchnorm, stock_copy
 from .amp import choose_precision
-from .config import RESUME_KEYS, Config, get
 from .dashboard import Dashboard
-from .device import select_device
 from .divergence import CollapseWatch, TrainingDiverged, loss_problem, weight_problem
 from .ema import WeightAverage
-from .errors import UserError
-from .files import load_optimizer_state, load_weights, write_text
-from .generator_file import save_generator, saved_step
 from .history import History
 from .interrupt import StopRequest, TrainingStopped
-from .logs import holding_notices, log_to_file, setup_logging, show_notices
-from .metrics import CONDITIONAL_KEY
-from .models import build_models
-from .noise import STREAM_FAKE_LABELS, STREAM_FIXED_NOISE, STREAM_TRAIN_NOISE, noise, random_labels
 from .progress import StepReporter, format_duration
-from .sample_bn import for_sampling
-from .steps import discriminator_step, generator_step
 
 log = logging.getLogger(__name__)
 PICTURES_EVERY_S = 30.0  # progress.gif and loss_curve.png: redrawn at most this often (Trainer.draw_pictures)
@@ -79,7 +85,6 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, resume: str | None = None):
-        setup_logging(logging.INFO if parallel.launched_rank() == 0 else logging.WARNING)  # one voice per run
         with holding_notices() as self.start_notices:  # shown by fit(), once the run folder is this run's
             self._load(cfg, resume)
 
@@ -92,8 +97,8 @@ class Trainer:
         self.shards = self._shards()
         named_run = Path(cfg.output_dir) / cfg.run_name
         if resume and self.world.writes:  # before reading it: a run in training may be rotating its checkpoints
-            run_folder.check_not_in_use(ckpt.run_folder_of(ckpt.resume_target(resume, named_run)))
-        resume_path = ckpt.find_checkpoint(resume, named_run) if resume else None
+            run_folder.check_not_in_use(run_folder.run_folder_of(run_folder.resume_target(resume, named_run)))
+        resume_path = run_folder.find_checkpoint(resume, named_run) if resume else None
         saved = ckpt.load_checkpoint(resume_path) if resume_path else None
         if saved:
             _check_resumable(saved, cfg, resume_path)
@@ -116,7 +121,7 @@ class Trainer:
         self.dashboard = Dashboard(cfg.train.visualdl and writes)
         self.precision = choose_precision(cfg.train.amp, self.device)
         if saved:
-            self.run_dir, self.folder_note = ckpt.run_folder_of(resume_path), None
+            self.run_dir, self.folder_note = run_folder.run_folder_of(resume_path), None
         elif writes:
             self.run_dir, self.folder_note = run_folder.new_run_folder(cfg.output_dir, cfg.run_name)
         else:  # never written to by this process
@@ -128,9 +133,7 @@ class Trainer:
         m, o = cfg.model, cfg.optim
         self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf,
                                                           num_classes=m.num_classes)
-        kernels, self.kernels_note = onednn.choose(cfg.train.kernels, self.device)
-        for net in (self.generator, self.discriminator):
-            onednn.use_kernels(net, kernels)
+        self.kernels_note = self._apply_kernels()
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
                                            parameters=self.discriminator.parameters())
@@ -149,10 +152,26 @@ class Trainer:
         self.checkpoint_seen = self._newest_checkpoint()  # fit() checks, under the run's lock, that it still is
         if saved:
             self._restore(saved, resume_path)
-        # what the steps call: under paddle.DataParallel with several processes (built last: it
-        # broadcasts process 0's weights); self.generator / self.discriminator keep their state_dict keys
-        self.train_generator = self.world.wrap(self.generator)
-        self.train_discriminator = self.world.wrap(self.discriminator)
+        # what the steps call (self.generator / self.discriminator keep their state_dict keys): BatchNorm
+        # shards, mixed precision, and paddle.DataParallel with several processes (built last: it broadcasts
+        # process 0's weights)
+        self.step_generator = self._for_steps(self.generator, logits=False)
+        self.step_discriminator = self._for_steps(self.discriminator, logits=True)
+        self.step_opt_g, self.step_opt_d = self.precision.optimizer(self.opt_g), self.precision.optimizer(self.opt_d)
+
+    def _apply_kernels(self) -> str:
+        """Swap the nets' stock layers for faster ones (``train.kernels``); returns the log line saying which."""
+        operators, note = kernels.choose(self.cfg.train.kernels, self.device)
+        if self.cfg.train.kernels != "stock":
+            for net in (self.generator, self.discriminator):
+                kernels.apply(net, operators)
+        return note
+
+    def _for_steps(self, net: paddle.nn.Layer, logits: bool) -> paddle.nn.Layer:
+        per_process = self.shards // self.world.size
+        if per_process > 1:
+            net = Shards(net, per_process)
+        return self.world.wrap(self.precision.net(net, logits))
 
     def _shards(self) -> int:
         """BatchNorm shards of a step (train.shards, 0 = one per process), checked against the processes."""
@@ -167,7 +186,7 @@ class Trainer:
         return shards
 
     def _make_scorer(self, train_images: np.ndarray, train_labels: np.ndarray):
-        from .evaluation import make_scorer, training_reference
+        from ..evaluation.evaluate import make_scorer, training_reference
 
         reference = training_reference(self.cfg.eval.reference, self.dataset, self.data_folder)
         own = reference.folder == self.data_folder  # the floor's real set comes from the images loaded for training
@@ -180,49 +199,28 @@ class Trainer:
 
     # ------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
-        return {
-            "step": self.step,
-            "epoch": self.step // len(self.batches),  # completed epochs
-            "config": self.cfg.to_dict(),
-            "dataset": self.dataset,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
-            "epoch_outputs": self.epoch_outputs,
-            "history": self.history.steps,
-            "evals": self.history.evals,
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "paddle": paddle.get_rng_state()},
-            "scaler": self.precision.scaler.state_dict() if self.precision.scaler else None,
-            "ema": self.ema.state_dict() if self.ema else None,
-            "shards": self.shards,
-        }
+        return ckpt.training_state(
+            step=self.step, steps_per_epoch=len(self.batches), config=self.cfg.to_dict(), dataset=self.dataset,
+            generator=self.generator, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d,
+            epoch_outputs=self.epoch_outputs, history=self.history, ema=self.ema, scaler=self.precision.scaler,
+            shards=self.shards)
 
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
-        load_weights(self.generator, saved["generator"], path)
-        load_weights(self.discriminator, saved["discriminator"], path)
-        load_optimizer_state(self.opt_g, self.generator, saved["opt_g"], path)
-        load_optimizer_state(self.opt_d, self.discriminator, saved["opt_d"], path)
+        ckpt.restore_training_state(saved, path, generator=self.generator, discriminator=self.discriminator,
+                                    opt_g=self.opt_g, opt_d=self.opt_d, ema=self.ema, scaler=self.precision.scaler)
         self.step = int(saved["step"])
         self.epoch_outputs = int(saved.get("epoch_outputs", 0))  # older checkpoints: write the files again
         self.history = History(saved["history"], saved.get("evals", []))
-        random.setstate(saved["rng"]["python"])
-        np.random.set_state(saved["rng"]["numpy"])
-        paddle.set_rng_state(saved["rng"]["paddle"])
-        if self.precision.scaler and saved.get("scaler"):
-            self.precision.scaler.load_state_dict(saved["scaler"])
-        if self.ema:
-            self.ema.set_state_dict(saved["ema"])  # present: train.ema_decay is a resume key
 
     def sampling_generator(self) -> paddle.nn.Layer:
         """The net every sample of this step comes from: the EMA of G (if on) or G, with model.sample_bn applied."""
         if self._sampler is None or self._sampler[0] != self.step:
-            source = self.ema.average if self.ema else self.generator
+            source = stock_copy(self.ema.average if self.ema else self.generator)
             self._sampler = (self.step, for_sampling(source, self.cfg.model.sample_bn, self.cfg.seed))
         return self._sampler[1]
 
     def _save_generator(self, name: str) -> None:
-        save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name)
+        ckpt.save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name)
 
     def save(self) -> Path | None:
         """A full checkpoint of this step, then ``generator.pdparams`` for sampling (process 0; None elsewhere)."""
@@ -244,7 +242,7 @@ class Trainer:
     # ------------------------------------------------------------ per epoch
     def evaluate(self, epoch: int) -> None:
         """Score the sampling generator; a new lowest FID also writes ``generator_best.pdparams``."""
-        from .evaluation import METRIC_KEYS
+        from ..evaluation.evaluate import METRIC_KEYS
 
         best_before = min((e["fid"] for e in self.history.evals), default=float("inf"))
         result = self.scorer.score_generator(self.sampling_generator(), seed=self.cfg.seed)
@@ -310,30 +308,39 @@ class Trainer:
         self._pictures_drawn = (epoch, time.monotonic())
 
     # ------------------------------------------------------------ loop
-    def train_step(self, real: paddle.Tensor, real_labels: np.ndarray | None = None) -> dict[str, float]:
-        """One D step and one G step on the batch ``real``; returns the step's statistics.
-
-        ``real``: the whole batch of the step (with several processes each trains on its slice);
-        ``real_labels``: the batch's class ids [B]; used by a conditional model only.
-        """
+    def _draw(self, step: int) -> tuple[paddle.Tensor, paddle.Tensor | None]:
+        """This process's part of step ``step``'s noise and (conditional models) fake labels."""
         seed, batch_size, m = self.cfg.seed, self.cfg.train.batch_size, self.cfg.model
-        z = noise(seed, STREAM_TRAIN_NOISE, self.step, batch_size, m.nz)
-        real_y = fake_y = None
-        if m.num_classes:
-            if real_labels is None:
-                raise ValueError(f"this model is conditional ({m.num_classes} classes); pass the batch's labels")
-            real_y = self.world.part(paddle.to_tensor(real_labels, dtype="int64"))
-            fake_y = self.world.part(random_labels(seed, STREAM_FAKE_LABELS, self.step, batch_size, m.num_classes))
-        real, z = self.world.part(real), self.world.part(z)
-        fakes, stats = discriminator_step(self.train_generator, self.train_discriminator, self.opt_d, real, z,
-                                          real_y, fake_y, self.precision, self.cfg.train.real_label,
-                                          self.shards // self.world.size)
-        stats.update(generator_step(self.train_discriminator, self.opt_g, fakes, fake_y, self.precision))
+        z = self.world.part(noise(seed, STREAM_TRAIN_NOISE, step, batch_size, m.nz))
+        if not m.num_classes:
+            return z, None
+        return z, self.world.part(random_labels(seed, STREAM_FAKE_LABELS, step, batch_size, m.num_classes))
+
+    def _part(self, real: paddle.Tensor, labels: np.ndarray | None) -> tuple[paddle.Tensor, paddle.Tensor | None]:
+        """This process's part of a batch, labels as int64 (None for an unconditional model)."""
+        if not self.cfg.model.num_classes:
+            return self.world.part(real), None
+        if labels is None:
+            raise ValueError(f"this model is conditional ({self.cfg.model.num_classes} classes); pass the batch's labels")
+        return self.world.part(real), self.world.part(paddle.to_tensor(labels, dtype="int64"))
+
+    def train_step(self, real: paddle.Tensor, real_labels: np.ndarray | None = None) -> dict[str, float]:
+        """One D step and one G step on the batch ``real`` (the whole batch; with several processes each trains on
+        its part) with ``real_labels`` [B] (conditional models); returns the step's statistics."""
+        z, fake_labels = self._draw(self.step)
+        with quiet_batchnorm():
+            stats = train_step(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
+                               *self._part(real, real_labels), z, fake_labels, self.cfg.train.real_label)
+        return self._after_step(self.step + 1, stats)
+
+    def _after_step(self, step: int, stats: dict[str, float]) -> dict[str, float]:
+        """What every process does after a step: agree on BatchNorm statistics and losses, average G, count,
+        record, and stop on divergence."""
         self.world.average_batchnorm(self.generator, self.discriminator)
         stats = self.world.mean(stats)
         if self.ema:
             self.ema.update()
-        self.step += 1
+        self.step = step
         self.history.append(stats)
         self._stop_if_diverged(loss_problem(stats))
         self.collapse.update(self.step, stats)
@@ -385,7 +392,7 @@ class Trainer:
             log.info("writing the files of epoch %d: its end was checkpointed before they were written", epoch)
             self.end_of_epoch(epoch)
             self.save()
-        elif self.resumed_from and (saved_step(self.run_dir / "generator.pdparams") or 0) < self.step:
+        elif self.resumed_from and (ckpt.saved_step(self.run_dir / "generator.pdparams") or 0) < self.step:
             log.info("writing generator.pdparams of step %d: the run stopped before writing it", self.step)
             self._save_generator("generator.pdparams")
 
@@ -424,10 +431,12 @@ class Trainer:
             self.generator.train()
             self.discriminator.train()
             started, first_step = time.perf_counter(), self.step
+            steps = training_steps(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
+                                   _ProcessBatches(self), cfg.epochs, self.step, self._draw, cfg.real_label)
             try:
-                with StopRequest() as stop:
-                    for epoch in range(self.step // len(self.batches), cfg.epochs):
-                        self._train_epoch(epoch, reporter, stop)
+                with StopRequest() as stop, quiet_batchnorm():
+                    for step, epoch, stats in steps:
+                        self._step_done(self._after_step(step, stats), epoch, reporter, stop)
             finally:
                 reporter.clear()
             elapsed = time.perf_counter() - started
@@ -435,28 +444,26 @@ class Trainer:
                      format_duration(elapsed), (self.step - first_step) * cfg.batch_size / elapsed, self.run_dir)
         return self.run_dir
 
-    def _train_epoch(self, epoch: int, reporter: StepReporter, stop: StopRequest) -> None:
-        """The rest of epoch ``epoch`` (0-based) from the batch after ``self.step``, and the epoch's files.
+    def _step_done(self, stats: dict[str, float], epoch: int, reporter: StepReporter, stop: StopRequest) -> None:
+        """Between two steps: progress, the epoch's files at its end, a stop request, a checkpoint when due.
 
         A stop request is honoured after the step it came in, once that step's epoch
         files are written; at the run's last step the run simply completes.
         """
-        for real, real_labels in self.batches.epoch(epoch, start=self.step % len(self.batches)):
-            stats = self.train_step(real, real_labels)
-            reporter.step_done(self.step, stats)
-            self.dashboard.log_step(self.step, stats)
-            at_epoch_end = self.step % len(self.batches) == 0
-            if at_epoch_end:
-                self.end_of_epoch(epoch + 1)
-            if self.world.any(stop.requested) and self.step < self.total_steps:  # every process stops here
-                reporter.clear()
-                if self.world.writes and self._pictures_drawn[0] < self.epoch_outputs:
-                    self.draw_pictures(self.epoch_outputs)  # they lag behind the epochs done
-                self.save()
-                log.info("stopped at step %d; continue with --resume latest", self.step)
-                raise TrainingStopped(self.step)
-            if self._checkpoint_due(at_epoch_end):
-                self.save()
+        reporter.step_done(self.step, stats)
+        self.dashboard.log_step(self.step, stats)
+        at_epoch_end = self.step % len(self.batches) == 0
+        if at_epoch_end:
+            self.end_of_epoch(epoch + 1)
+        if self.world.any(stop.requested) and self.step < self.total_steps:  # every process stops here
+            reporter.clear()
+            if self.world.writes and self._pictures_drawn[0] < self.epoch_outputs:
+                self.draw_pictures(self.epoch_outputs)  # they lag behind the epochs done
+            self.save()
+            log.info("stopped at step %d; continue with --resume latest", self.step)
+            raise TrainingStopped(self.step)
+        if self._checkpoint_due(at_epoch_end):
+            self.save()
 
     def _checkpoint_due(self, at_epoch_end: bool) -> bool:
         every = self.cfg.train.checkpoint_every
@@ -466,3 +473,17 @@ class Trainer:
 def train(cfg: Config, resume: str | None = None) -> Path:
     """Train (or resume) one run as configured; returns its folder."""
     return Trainer(cfg, resume).fit()
+
+
+class _ProcessBatches:
+    """The run's batches as the core's loop takes them: this process's part, labels as int64 tensors."""
+
+    def __init__(self, trainer: Trainer):
+        self.trainer = trainer
+
+    def __len__(self) -> int:
+        return len(self.trainer.batches)
+
+    def epoch(self, epoch: int, start: int = 0):
+        for real, labels in self.trainer.batches.epoch(epoch, start=start):
+            yield self.trainer._part(real, labels)

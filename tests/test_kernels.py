@@ -1,7 +1,8 @@
-"""The oneDNN kernels of the strided layers (train.kernels): built for real, checked against paddle's own.
+"""The kernels (train.kernels): the stand-in layers swapped in by kernels.apply, built for real and checked
+against the core's stock layers, with a count of the operator calls that shows they ran.
 
-Where they cannot be built (no compiler, no oneDNN headers: the README's commands install them),
-the tests that need them are skipped and the fallback is tested instead.
+Where the oneDNN operators cannot be built (no compiler, no oneDNN headers), the tests that need
+them are skipped and the fallback is tested instead.
 """
 
 from __future__ import annotations
@@ -11,12 +12,15 @@ import paddle
 import pytest
 
 from conftest import ROOT, TINY, assert_one_line_error, run_tool
-from paddle_dcgan import onednn
+from paddle_dcgan import kernels as kernel_layers
 from paddle_dcgan.config import load_config
+from paddle_dcgan.core.models import LabelPlanesBlock, build_models
 from paddle_dcgan.errors import UserError
-from paddle_dcgan.models import (ConvBlock, LabelPlanesConv2D, StridedConv2D, StridedConvTranspose2D,
-                                 build_models)
-from paddle_dcgan.trainer import Trainer
+from paddle_dcgan.kernels import build as onednn
+from paddle_dcgan.kernels.layers import FusedConvBlock, LabelMapsBlock, OneDNNConv2D, OneDNNConvTranspose2D
+from paddle_dcgan.training.run import Trainer
+
+Conv2D, ConvTranspose2D = paddle.nn.Conv2D, paddle.nn.Conv2DTranspose
 
 
 def _kernels():
@@ -26,43 +30,60 @@ def _kernels():
         pytest.skip(f"oneDNN kernels unavailable here: {why}")
 
 
-def _on_both(layer, x, kernels, forward=lambda layer, x: layer(x), loss=lambda y: (y * y).sum()) -> list[list]:
-    """[output, input gradient, weight gradient] of ``layer`` on ``x``, on paddle's kernels and then on ``kernels``."""
+def _on_both(make, x, kernels, forward=lambda layer, x: layer(x), loss=lambda y: (y * y).sum()) -> list[list]:
+    """[output, input gradient, weight gradient] of the layer ``make()`` builds, on ``x``: the stock layer, then the
+    same weights after ``kernels.apply`` with ``kernels``."""
+    stock = make()
     results = []
     for use in (None, kernels):
-        onednn.use_kernels(layer, use)
+        layer = stock if use is None else _applied(stock, use)
         xi = x.clone()
         xi.stop_gradient = False
         layer.clear_gradients()
         y = forward(layer, xi)
         loss(y).backward()
-        results.append([y.numpy(), xi.grad.numpy(), layer.weight.grad.numpy()])
+        weight = layer.weight if hasattr(layer, "weight") else layer[0].weight
+        results.append([y.numpy(), xi.grad.numpy(), weight.grad.numpy()])
     return results
 
 
+def _applied(stock, kernels):
+    """A copy of the stock layer ``stock`` (same weights) with the kernels applied."""
+    import copy
+
+    fast = copy.deepcopy(stock)
+    kernel_layers.apply(fast, kernels)
+    return fast
+
+
+def _calls() -> int:
+    return OneDNNConv2D.calls + OneDNNConvTranspose2D.calls
+
+
 @pytest.mark.parametrize("layer_type, in_ch, out_ch, side", [
-    (StridedConv2D, 64, 128, 14),            # D's second layer
-    (StridedConv2D, 11, 16, 28),             # a conditional D's first layer (label planes), odd channel count
-    (StridedConvTranspose2D, 128, 64, 7),    # G's middle layer
-    (StridedConvTranspose2D, 16, 1, 14),     # G's last layer
+    (Conv2D, 64, 128, 14),            # D's second layer
+    (Conv2D, 11, 16, 28),             # a conditional D's first layer (label planes), odd channel count
+    (ConvTranspose2D, 128, 64, 7),    # G's middle layer
+    (ConvTranspose2D, 16, 1, 14),     # G's last layer
 ])
 def test_kernels_agree_with_paddles_forward_and_backward(layer_type, in_ch, out_ch, side):
     kernels = _kernels()
     paddle.seed(0)
-    layer = layer_type(in_ch, out_ch, 4, 2, 1, bias_attr=False)
-    results = _on_both(layer, paddle.randn([6, in_ch, side, side]), kernels)
+    before = _calls()
+    results = _on_both(lambda: layer_type(in_ch, out_ch, 4, 2, 1, bias_attr=False),
+                       paddle.randn([6, in_ch, side, side]), kernels)
     for ours, theirs in zip(results[1], results[0]):
         scale = np.abs(theirs).max()
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * scale, rtol=0)
-    assert layer.onednn_op is not None  # the second pass really ran on oneDNN
+    assert _calls() == before + 1  # the second pass really ran on oneDNN, once
 
 
 def test_a_slice_of_a_batch_is_read_correctly():
     """Inputs that are views (a shard of a batch) are copied to plain memory before oneDNN reads them."""
     kernels = _kernels()
     paddle.seed(0)
-    layer = StridedConv2D(3, 4, 4, 2, 1, bias_attr=False)
-    onednn.use_kernels(layer, kernels)
+    layer = Conv2D(3, 4, 4, 2, 1, bias_attr=False)
+    kernel_layers.apply(layer, kernels)
     batch = paddle.randn([8, 3, 14, 14])
     part, copy = batch[4:8], paddle.to_tensor(batch.numpy()[4:8])
     np.testing.assert_allclose(layer(part).numpy(), layer(copy).numpy(), atol=1e-6)
@@ -85,22 +106,39 @@ def test_a_training_step_on_onednn_matches_paddles_and_repeats_exactly(tiny_data
         for key in a:
             assert abs(a[key] - b[key]) < 1e-4, (key, a[key], b[key])
     assert ours.generator.state_dict().keys() == theirs.generator.state_dict().keys()
-    assert all(layer.onednn_op is not None for layer in ours.discriminator.sublayers()
-               if isinstance(layer, StridedConv2D))
-    assert all(layer.onednn_op is None for layer in theirs.discriminator.sublayers()
-               if isinstance(layer, StridedConv2D))
+    # conditional D: label maps (fused), a fused middle block, the GEMM read-out; G: all of its blocks
+    assert kernel_layers.applied(ours.discriminator) == ["LabelMapsBlock", "OneDNNConv2D", "FusedConvBlock",
+                                                         "OneDNNConv2D", "GemmConv2D"]
+    assert kernel_layers.applied(theirs.discriminator) == ["LabelMapsBlock", "GemmConv2D"]
+
+
+def test_operators_run_in_a_training_step_and_not_with_stock_layers(tiny_data, tmp_path):
+    """Counted, not assumed: a step on onednn calls the oneDNN and fused operators; train.kernels=stock calls none
+    and leaves the core's stock layers in place."""
+    _kernels()
+    trainer, _ = _three_steps(tiny_data, tmp_path / "a", "onednn")
+    before = (_calls(), FusedConvBlock.calls)
+    trainer.train_step(*next(iter(trainer.batches.epoch(1))))
+    # per step: G 2 strided layers x 2 forwards (D step, G step ... G runs once), D 2 strided layers x 3 calls
+    assert _calls() > before[0] and FusedConvBlock.calls > before[1]
+    off, _ = _three_steps(tiny_data, tmp_path / "b", "stock")
+    before = (_calls(), FusedConvBlock.calls)
+    off.train_step(*next(iter(off.batches.epoch(1))))
+    assert (_calls(), FusedConvBlock.calls) == before
+    assert kernel_layers.applied(off.generator) == kernel_layers.applied(off.discriminator) == []
+    assert type(off.discriminator.blocks[0]) is LabelPlanesBlock
 
 
 def test_without_headers_auto_falls_back_and_onednn_is_refused(monkeypatch):
     monkeypatch.setattr(onednn, "header_folder", lambda: None)
     monkeypatch.setattr(onednn, "_LOADED", {})  # as in a process that has not loaded them
-    kernels, note = onednn.choose("auto", "cpu")
+    kernels, note = kernel_layers.choose("auto", "cpu")
     assert kernels is None and "onednn-devel" in note
     with pytest.raises(UserError, match="train.kernels=onednn: the oneDNN kernels cannot be used"):
-        onednn.choose("onednn", "cpu")
+        kernel_layers.choose("onednn", "cpu")
     with pytest.raises(UserError, match="for CPU training"):
-        onednn.choose("onednn", "gpu:0")
-    assert onednn.choose("paddle", "cpu")[0] is None
+        kernel_layers.choose("onednn", "gpu:0")
+    assert kernel_layers.choose("paddle", "cpu")[0] is None
 
 
 @pytest.mark.parametrize("where, fragment", [
@@ -115,31 +153,33 @@ def test_an_unusable_tuning_file_is_one_line_and_nothing_is_written(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == []
     monkeypatch.setenv(onednn.TUNING_VARIABLE, "off")
     onednn.check_tuning_variable()  # off (or unset) is always fine
-    assert onednn.choose("paddle", "cpu")[0] is None  # and paddle's kernels never read it
+    assert kernel_layers.choose("paddle", "cpu")[0] is None  # and paddle's kernels never read it
 
 
 def test_a_bad_kernels_value_is_one_line(tmp_path):
     result = run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", "train.kernels=mkl",
                       f"output_dir={tmp_path}", cwd=tmp_path, check=False)
-    assert_one_line_error(result, "train.kernels", "auto | onednn | paddle")
+    assert_one_line_error(result, "train.kernels", "auto | onednn | paddle | stock")
 
 
-def test_exported_and_loaded_generators_use_paddles_own_layers(tiny_data, tmp_path):
-    """Only a training run hands out the kernels: a generator built or loaded anywhere else is the stock net."""
-    g, d = build_models(28, 16, 8, 8)
-    assert all(layer.onednn_op is None for net in (g, d) for layer in net.sublayers()
-               if isinstance(layer, (StridedConv2D, StridedConvTranspose2D)))
+def test_built_and_loaded_generators_are_the_stock_nets(tiny_run):
+    """Only a training run applies the kernels: a net built or loaded anywhere else is the core's stock net."""
+    from paddle_dcgan.sampling.load import load_generator
+
+    g, d = build_models(28, 16, 8, 8, num_classes=10)
+    loaded, _ = load_generator(tiny_run)
+    assert [kernel_layers.applied(net) for net in (g, d, loaded)] == [[], [], []]
 
 
 def test_gradients_nobody_needs_are_skipped_and_the_others_stay_right():
     """D's weights are frozen in the G step: backward then computes the input's gradient only."""
     kernels = _kernels()
     paddle.seed(0)
-    layer = StridedConv2D(8, 16, 4, 2, 1, bias_attr=False)
+    stock = Conv2D(8, 16, 4, 2, 1, bias_attr=False)
     x = paddle.randn([4, 8, 14, 14])
     grads = []
     for use in (None, kernels):
-        onednn.use_kernels(layer, use)
+        layer = stock if use is None else _applied(stock, use)
         layer.weight.stop_gradient = True
         xi = x.clone()
         xi.stop_gradient = False
@@ -160,16 +200,15 @@ def test_fused_batchnorm_and_activation_agree_with_paddles_layers(activation, ch
     statistics after two steps: the fused kernel against paddle's BatchNorm2D + activation."""
     kernels = _kernels()
     paddle.seed(0)
-    block = ConvBlock(StridedConv2D(channels // 2 + 1, channels, 4, 2, 1, bias_attr=False),
-                      paddle.nn.BatchNorm2D(channels), activation)
-    block[1].weight.set_value(paddle.rand([channels]) + 0.5)
-    block[1].bias.set_value(paddle.randn([channels]))
+    stock = paddle.nn.Sequential(Conv2D(channels // 2 + 1, channels, 4, 2, 1, bias_attr=False),
+                                 paddle.nn.BatchNorm2D(channels), activation)
+    stock[1].weight.set_value(paddle.rand([channels]) + 0.5)
+    stock[1].bias.set_value(paddle.randn([channels]))
     x = paddle.randn([6, channels // 2 + 1, 2 * side, 2 * side]) * 3 + 1
-    start = {k: v.numpy() for k, v in block.state_dict().items()}
     results = []
+    fused_before = FusedConvBlock.calls
     for use in (None, kernels):
-        block.set_state_dict(start)
-        onednn.use_kernels(block, use)
+        block = _applied(stock, None) if use is None else _applied(stock, use)
         for _ in range(2):
             xi = x.clone()
             xi.stop_gradient = False
@@ -178,7 +217,7 @@ def test_fused_batchnorm_and_activation_agree_with_paddles_layers(activation, ch
             (y * y.detach().flip(0)).sum().backward()
         params = [p.grad.numpy() for p in (block[0].weight, block[1].weight, block[1].bias)]
         results.append([y.numpy(), xi.grad.numpy(), *params, block[1]._mean.numpy(), block[1]._variance.numpy()])
-    assert block.norm_act_op is not None
+    assert type(block) is FusedConvBlock and FusedConvBlock.calls == fused_before + 2
     for ours, theirs in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
     block.eval()  # running statistics: the stock layers, whatever the kernels
@@ -189,11 +228,11 @@ def test_fused_label_maps_and_activation_agree_with_paddles_ops():
     """A conditional D's first layer: convolution, label maps added per image, LeakyReLU."""
     kernels = _kernels()
     paddle.seed(0)
-    layer, activation = LabelPlanesConv2D(1 + 10, 16, 4, 2, 1, bias_attr=False), paddle.nn.LeakyReLU(0.2)
     images, labels = paddle.randn([7, 1, 28, 28]), paddle.to_tensor([3, 3, 0, 9, 5, 3, 1])
-    results = _on_both(layer, images, kernels, forward=lambda layer, x: layer(x, labels, activation=activation),
-                       loss=lambda y: (y * y.detach().flip(0)).sum())
-    assert layer.label_act_op is not None
+    before = OneDNNConv2D.calls
+    results = _on_both(lambda: LabelPlanesBlock(1, 10, 16), images, kernels,
+                       forward=lambda layer, x: layer(x, labels), loss=lambda y: (y * y.detach().flip(0)).sum())
+    assert OneDNNConv2D.calls == before + 2  # the label maps and the image's part, on oneDNN
     for ours, theirs in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
 
@@ -210,10 +249,11 @@ def _conv_and_transpose(kernels) -> list[np.ndarray]:
     paddle.seed(1)
     out = []
     for (small, big), side, _ in PROBLEMS:
-        for layer, x in ((StridedConv2D(small, big, 4, 2, 1, bias_attr=False), paddle.randn([5, small, side, side])),
-                         (StridedConvTranspose2D(big, small, 4, 2, 1, bias_attr=False),
+        for layer, x in ((Conv2D(small, big, 4, 2, 1, bias_attr=False), paddle.randn([5, small, side, side])),
+                         (ConvTranspose2D(big, small, 4, 2, 1, bias_attr=False),
                           paddle.randn([5, big, side // 2, side // 2]))):
-            onednn.use_kernels(layer, kernels)
+            if kernels is not None:
+                kernel_layers.apply(layer, kernels)
             x.stop_gradient = False
             y = layer(x)
             (y * y).sum().backward()
@@ -229,7 +269,7 @@ def test_every_implementation_oneDNN_offers_agrees_and_a_tuned_choice_is_kept(tm
     theirs = _conv_and_transpose(None)
 
     def agree(file):
-        monkeypatch.setenv(onednn.TUNING_VARIABLE, str(file))
+        onednn.use_tuning_file("" if file == "off" else str(file))
         ours = _conv_and_transpose(kernels)
         for a, ref in zip(ours, theirs):
             np.testing.assert_allclose(a, ref, atol=1e-5 * np.abs(ref).max(), rtol=0)
@@ -257,3 +297,4 @@ def test_every_implementation_oneDNN_offers_agrees_and_a_tuned_choice_is_kept(tm
         agree(forced)
         assert forced.read_text() == forced_text  # each named implementation was found and used: nothing re-timed
     agree("off")  # oneDNN's own first choice
+    onednn.use_tuning_file(onednn.tuning_choice(onednn._LOADED["folder"].parent, onednn.library_version()))

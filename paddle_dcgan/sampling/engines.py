@@ -3,7 +3,7 @@
 ============  =================================================  =====================
 engine        runs                                               needs
 ============  =================================================  =====================
-dygraph       the :class:`~paddle_dcgan.models.Generator` itself  the training code
+dygraph       the :class:`~paddle_dcgan.core.models.Generator` itself  the training code
 inference     ``<export>/generator.json`` with Paddle Inference  paddle only
 onnx          ``<export>/generator.onnx`` with ONNX Runtime       the ``export`` extra
 ============  =================================================  =====================
@@ -27,16 +27,16 @@ from typing import Any
 import numpy as np
 import paddle
 
-from .checkpoint import run_folder_of
-from .config import DEVICE_PATTERN
-from .cpu_tuning import usable_cores
-from .device import resolve_device, select_device
-from .errors import UserError
-from .export import ONNX_FILE, PARAMS, PROGRAM, default_folder, read_metadata
-from .extras import require
-from .files import native_output_captured
-from .generator_file import load_generator
-from .models import Generator
+from ..files.run_folder import run_folder_of
+from ..config import DEVICE_PATTERN
+from ..cpu_tuning import usable_cores
+from ..device import resolve_device, select_device
+from ..errors import UserError
+from ..files.export_folder import ONNX_FILE, PARAMS, PROGRAM, default_folder, read_metadata
+from ..extras import require
+from ..files.io import native_output_captured
+from .load import load_generator
+from ..core.models import Generator
 
 log = logging.getLogger(__name__)
 

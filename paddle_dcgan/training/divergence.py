@@ -16,7 +16,7 @@ import math
 
 import paddle
 
-from .errors import UserError
+from ..errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Drawing digits from a trained generator, walking between two of them, and writing them as pictures.
 
-Every function here takes a :class:`~paddle_dcgan.models.Generator` or an engine
+Every function here takes a :class:`~paddle_dcgan.core.models.Generator` or an engine
 of ``engines.py`` (the exported program in Paddle Inference or ONNX Runtime):
 the same noise gives the same digits with each.
 
@@ -16,36 +16,20 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .config import MAX_SAMPLES
+from ..config import MAX_SAMPLES
+from ..random_streams import labels_for_seed, noise_for_seed
 from .engines import DygraphEngine, Engine
-from .errors import UserError
-from .files import make_folder, reporting_write_errors
-from .models import Generator
-from .visualize import save_grid, save_walk_gif, to_uint8
+from ..errors import UserError
+from ..files.io import make_folder, reporting_write_errors
+from ..core.models import Generator
+from ..visualize import save_grid, save_walk_gif, to_uint8
 
 MAX_GRID_DIGITS = 256  # a 16 x 16 grid; more digits stay readable only as files (--individual, --npy)
 MAX_WALK_STEPS = 256  # images in one interpolation strip
-LABEL_STREAM = 1  # sample(seed=S) draws a conditional model's labels from default_rng([S, LABEL_STREAM])
 
 
 def _as_engine(generator: Generator | Engine) -> Engine:
     return generator if isinstance(generator, Engine) else DygraphEngine(generator)
-
-
-def noise_for_seed(seed: int, n: int, nz: int) -> np.ndarray:
-    """The noise ``sample(G, n, seed)`` uses: standard normal float32 [n, nz, 1, 1] from numpy's default_rng."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise UserError(f"seed must be an integer >= 0, got {seed!r}")
-    return np.random.default_rng(seed).standard_normal((n, nz, 1, 1), dtype=np.float32)
-
-
-def labels_for_seed(seed: int, n: int, num_classes: int) -> np.ndarray:
-    """The labels ``sample(G, n, seed)`` gives a conditional generator: int64 [n], uniform over the classes.
-
-    Drawn from a generator of their own, so that the noise of ``seed`` is the same
-    as for an unconditional model, and the first k labels do not depend on n.
-    """
-    return np.random.default_rng([seed, LABEL_STREAM]).integers(0, num_classes, n, dtype=np.int64)
 
 
 def check_digit(digit, num_classes: int) -> int:
@@ -80,7 +64,7 @@ def sample(generator: Generator | Engine, n: int, seed: int = 0, digit: int | No
     None draws the labels uniformly (:func:`labels_for_seed`). An unconditional
     generator refuses a digit. A Generator runs in eval mode (BatchNorm uses the
     statistics it holds: a generator file holds those its run's ``model.sample_bn``
-    chose; see sample_bn.py) and is put back in the mode it was in.
+    chose; see sampling/batchnorm.py) and is put back in the mode it was in.
     """
     _check_count(n)
     engine = _as_engine(generator)

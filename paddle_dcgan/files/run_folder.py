@@ -1,4 +1,4 @@
-"""A run's folder: which one a new run takes, the lock that keeps a second trainer out, and tidying up.
+"""A run's folder: which run a path or ``--resume`` names, which folder a new run takes, the lock that keeps a second trainer out, and tidying up.
 
 - A folder holds a run once it has a checkpoint or a ``generator.pdparams``, or
   while a trainer holds its lock. A folder with none of these (a start killed
@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from .checkpoint import list_checkpoints
-from .errors import UserError
-from .files import reporting_write_errors, temp_files
+from ..errors import UserError
+from .io import reporting_write_errors, temp_files
 
 LOCK_NAME = ".lock"
 _LOCK_RETRY_S = 2.0  # a process checking the lock holds it for microseconds; retry this long before refusing
@@ -169,3 +169,32 @@ def tidy(run_dir: Path, new_run: bool) -> list[Path]:
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+def run_folder_of(path: Path) -> Path:
+    """The run a path belongs to: a run folder itself, or the run holding a checkpoints/ folder or file."""
+    folder = path if path.is_dir() else path.parent
+    return folder.parent if folder.name == "checkpoints" else folder
+
+
+def resume_target(spec: str, run_dir: Path) -> Path:
+    """What ``--resume spec`` points at: ``run_dir`` for ``latest``, else the folder or file given."""
+    return run_dir if spec == "latest" else Path(spec)
+
+
+def find_checkpoint(spec: str, run_dir: Path) -> Path:
+    """``latest`` -> newest checkpoint of ``run_dir``; a folder -> its newest; a file -> itself."""
+    target = resume_target(spec, run_dir)
+    if spec == "latest" and not target.is_dir():
+        raise UserError(f"no run folder '{target}' to resume; train it first, or pick the run with "
+                        "-o run_name=NAME or --resume PATH")
+    if target.is_file():
+        return target
+    if target.is_dir():
+        run = run_folder_of(target)
+        found = list_checkpoints(run)
+        if found:
+            return found[-1]
+        raise UserError(f"no checkpoint in '{run / 'checkpoints'}' (a run stopped before its first checkpoint "
+                        "has nothing to resume); start it again without --resume, or pass --resume PATH to a .pdckpt")
+    raise UserError(f"checkpoint '{spec}' not found; pass 'latest', a run folder or a .pdckpt file")

@@ -1,14 +1,7 @@
 """``<run>/export/``: the generator as a static program, to run without the training code.
 
-The folder (``tools/export.py`` writes it, ``engines.py`` runs it) holds
-
-=====================  ==========================================================
-``generator.json``     the program, in Paddle 3's PIR format (``paddle.jit.save``)
-``generator.pdiparams`` its weights
-``generator.onnx``     with ``onnx=True``: the same network converted by paddle2onnx
-``metadata.json``      nz, image size, channels, the BatchNorm policy, source file
-                       and step, dataset, versions, and the parity measured on export
-=====================  ==========================================================
+``tools/export.py`` writes the folder (its files: ``paddle_dcgan/files/export_folder.py``),
+``engines.py`` runs it.
 
 The program takes noise ``z`` [N, nz, 1, 1] float32 (any N) and, for a
 conditional generator, ``labels`` [N] int64 (class ids) as its second input; it
@@ -31,30 +24,20 @@ import numpy as np
 import paddle
 from paddle.static import InputSpec
 
-from .checkpoint import run_folder_of
-from .errors import UserError
-from .extras import require
-from .files import native_output_captured, write_atomically
-from .generator_file import load_generator
-from .models import Generator
+from ..files.export_folder import (EXPORT_FORMAT, EXPORT_VERSION, FILES, METADATA, ONNX_FILE, PARAMS,
+                                   PREFIX, PROGRAM, default_folder, read_metadata)
+from ..errors import UserError
+from ..extras import require
+from ..files.io import native_output_captured, write_atomically
+from .load import load_generator
+from ..core.models import Generator
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "paddle-dcgan-export"
-EXPORT_VERSION = 1  # newer metadata is refused by the readers
-PREFIX = "generator"  # paddle.jit.save path prefix inside the folder
-PROGRAM, PARAMS, ONNX_FILE, METADATA = f"{PREFIX}.json", f"{PREFIX}.pdiparams", f"{PREFIX}.onnx", "metadata.json"
-FILES = (PROGRAM, PARAMS, ONNX_FILE, METADATA)  # all an export folder may hold, metadata last
 BATCHNORM_POLICY = "running statistics (eval mode)"
 ONNX_OPSET = 13  # every op of the generator exists there; old enough for most runtimes
 PARITY_TOLERANCE = 1e-4  # max abs difference allowed between the engines and dygraph
 PARITY_SAMPLES = 64  # noise vectors (seed 0) on which that is measured; a conditional model cycles through its classes
-
-
-def default_folder(source: str | Path) -> Path:
-    """``<run>/export`` for a run folder, or the run a generator / checkpoint file belongs to."""
-    source = Path(source)
-    return (run_folder_of(source) if source.exists() else source) / "export"
 
 
 def _check_destination(out: Path) -> None:
@@ -86,7 +69,7 @@ def _onnx_bytes(program: Path, params: Path) -> bytes:
 def _measure_parity(generator: Generator, folder: Path, onnx: bool) -> dict[str, float]:
     """Max abs difference between dygraph and each exported engine on the same noise."""
     from .engines import InferenceEngine, OnnxEngine
-    from .sampling import noise_for_seed
+    from ..random_streams import noise_for_seed
 
     z = noise_for_seed(0, PARITY_SAMPLES, generator.nz)
     labels = np.arange(PARITY_SAMPLES) % generator.num_classes if generator.num_classes else None
@@ -178,31 +161,3 @@ def _replace_folder(staging: Path, out: Path) -> None:
     for name in FILES:  # METADATA last
         if (staging / name).exists():
             os.replace(staging / name, out / name)
-
-
-def read_metadata(folder: str | Path) -> dict[str, Any]:
-    """The checked ``metadata.json`` of an export folder; any problem is a UserError."""
-    folder = Path(folder)
-    fix = "write one with python tools/export.py --run RUN"
-    if not folder.is_dir():
-        raise UserError(f"export folder '{folder}' not found; {fix}")
-    path = folder / METADATA
-    if not path.is_file():
-        raise UserError(f"'{folder}' is not a paddle-dcgan export (no {METADATA}); {fix}")
-    try:
-        metadata = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"'{path}' is corrupt (not JSON); {fix}") from None
-    if not isinstance(metadata, dict) or metadata.get("format") != EXPORT_FORMAT:
-        raise UserError(f"'{path}' is not the metadata of a paddle-dcgan export; {fix}")
-    if metadata.get("version", 0) > EXPORT_VERSION:
-        raise UserError(f"'{folder}' was exported by a newer paddle-dcgan (version {metadata['version']}); upgrade")
-    if not all(isinstance(metadata.get(key), int) and metadata[key] >= 1 for key in ("nz", "image_size", "channels")):
-        raise UserError(f"'{path}' is corrupt (nz, image_size or channels missing); {fix}")
-    metadata.setdefault("num_classes", 0)  # exports written before conditional models existed
-    if not isinstance(metadata["num_classes"], int) or metadata["num_classes"] < 0:
-        raise UserError(f"'{path}' is corrupt (num_classes is {metadata['num_classes']!r}); {fix}")
-    for name in (PROGRAM, PARAMS):
-        if not (folder / name).is_file():
-            raise UserError(f"export '{folder}' is incomplete ({name} is missing); {fix}")
-    return metadata

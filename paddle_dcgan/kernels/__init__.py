@@ -1,0 +1,93 @@
+"""Optional CPU speed: faster layers swapped into the core's nets from outside.
+
+    kernels, note = choose(cfg.train.kernels, device)   # the C++ operators, or None, and a log line
+    apply(net, kernels)                                  # in place; same parameters and state_dict keys
+
+:func:`apply` turns stock layers into the stand-ins of ``layers.py``: the GEMM forms
+of the whole-map layers and the label-maps form of a conditional D's first block
+(pure paddle, on any device), and, given the operators built by ``build.py``, the
+4x4 stride-2 convolutions on oneDNN and BatchNorm + activation fused. The core
+(``paddle_dcgan/core``) never imports this package; without it (``train.kernels=stock``)
+the nets train as written, only slower.
+"""
+
+from __future__ import annotations
+
+from paddle import nn
+
+from ..core.models import LabelPlanesBlock
+from ..errors import UserError
+from .build import KernelsUnavailable, check_tuning_variable, load
+from .layers import (FusedConvBlock, GemmConv2D, GemmConvTranspose2D, LabelMapsBlock, OneDNNConv2D,
+                     OneDNNConvTranspose2D, activation_slope)
+
+
+def choose(request: str, device: str):
+    """What ``train.kernels`` = ``request`` gives on ``device``: ``(operators or None, one-line description)``.
+
+    ``stock``: the core's layers as written, nothing applied (:func:`apply` is not to be called). ``paddle``: the pure-paddle
+    forms only. ``onednn`` where the operators cannot be had is a :class:`UserError`; ``auto`` falls back to
+    ``paddle`` with the reason in the description.
+    """
+    if request == "stock":
+        return None, "the core's stock layers (train.kernels=stock)"
+    if request == "paddle":
+        return None, "paddle's own kernels (train.kernels=paddle)"
+    if not device.startswith("cpu"):
+        if request == "onednn":
+            raise UserError(f"train.kernels=onednn: the oneDNN kernels are for CPU training, this run is on "
+                            f"{device}; use -o train.kernels=auto (or paddle)")
+        return None, "paddle's own kernels (GPU)"
+    check_tuning_variable()
+    try:
+        return load(), ("this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation "
+                        "(train.kernels)")
+    except KernelsUnavailable as why:
+        if request == "onednn":
+            raise UserError(f"train.kernels=onednn: the oneDNN kernels cannot be used: {why}; "
+                            "fix that or use -o train.kernels=auto (or paddle)") from None
+        return None, f"paddle's own kernels (train.kernels=auto: no oneDNN kernels: {why})"
+
+
+def _is_block(layer: nn.Layer) -> bool:
+    """A stock conv -> BatchNorm2D -> ReLU / LeakyReLU chain."""
+    return (type(layer) is nn.Sequential and len(layer) == 3 and isinstance(layer[0], (nn.Conv2D, nn.Conv2DTranspose))
+            and type(layer[1]) is nn.BatchNorm2D and activation_slope(layer[2]) is not None)
+
+
+def _strided(conv: nn.Layer) -> bool:
+    return list(conv.weight.shape[2:]) == [4, 4] and conv._stride == [2, 2]
+
+
+def apply(net: nn.Layer, kernels=None) -> int:
+    """Swap ``net``'s stock layers for faster ones in place; ``kernels`` = the operators of :func:`choose`
+    (None: the pure-paddle forms only). Returns how many layers changed class."""
+    count = 0
+    for layer in net.sublayers(include_self=True):
+        swap = None
+        if type(layer) is nn.Conv2DTranspose:
+            if layer._stride == [1, 1]:
+                swap = GemmConvTranspose2D
+            elif kernels is not None and _strided(layer):
+                swap, layer.op = OneDNNConvTranspose2D, kernels.onednn_conv2d_transpose
+        elif type(layer) is nn.Conv2D:
+            if layer._stride == [1, 1]:
+                swap = GemmConv2D
+            elif kernels is not None and _strided(layer):
+                swap, layer.op = OneDNNConv2D, kernels.onednn_conv2d
+        elif type(layer) is LabelPlanesBlock:
+            swap = LabelMapsBlock
+            if kernels is not None:
+                layer.op = kernels.label_add_act
+        elif kernels is not None and _is_block(layer):
+            swap, layer.op = FusedConvBlock, kernels.batch_norm_act
+        if swap is not None:
+            layer.__class__ = swap
+            count += 1
+    return count
+
+
+def applied(net: nn.Layer) -> list[str]:
+    """The class names of ``net``'s layers that :func:`apply` swapped in (for logs and tests)."""
+    stand_ins = (GemmConvTranspose2D, GemmConv2D, LabelMapsBlock, OneDNNConv2D, OneDNNConvTranspose2D, FusedConvBlock)
+    return [type(layer).__name__ for layer in net.sublayers(include_self=True) if isinstance(layer, stand_ins)]

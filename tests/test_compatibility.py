@@ -1,0 +1,48 @@
+"""Files written by an earlier version (tests/fixtures, made by paddle-dcgan 0.1.0 with the command in
+made_on.json) still load, sample and resume exactly."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+
+from conftest import ROOT, TINY, run_tool
+from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
+from paddle_dcgan.kernels.build import cpu_identity
+from paddle_dcgan.sampling.load import load_generator
+from paddle_dcgan.sampling.sample import sample
+
+FIXTURES = ROOT / "tests" / "fixtures"
+RUN = FIXTURES / "run_v0.1"
+
+
+def _same_machine() -> bool:
+    """Float results repeat bit for bit on the CPU that made them; elsewhere only to rounding."""
+    return json.loads((FIXTURES / "made_on.json").read_text())["cpu"] == cpu_identity()
+
+
+def test_an_old_generator_file_samples_what_it_sampled():
+    generator, info = load_generator(RUN / "generator.pdparams")
+    assert info.step == 10 and info.model["num_classes"] == 10
+    expected = np.load(FIXTURES / "expected_samples_seed0.npy")
+    np.testing.assert_allclose(sample(generator, 16, seed=0), expected, atol=1e-5, rtol=0)
+
+
+def test_an_old_checkpoint_resumes_to_the_weights_the_old_version_reached(tiny_data, tmp_path):
+    run = tmp_path / "output" / "fixture"
+    shutil.copytree(RUN, run)
+    run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", *TINY, f"data.dir={tiny_data}",
+             "train.kernels=paddle", "run_name=fixture", "train.epochs=2", "--resume", "latest", cwd=tmp_path)
+    saved = load_checkpoint(list_checkpoints(run)[-1])
+    assert saved["step"] == 20
+    expected = np.load(FIXTURES / "expected_step20.npz")
+    for key in expected.files:
+        net, name = key.split("/", 1)
+        ours = np.asarray(saved[net][name])
+        if _same_machine():
+            np.testing.assert_array_equal(ours, expected[key], err_msg=key)
+        else:
+            np.testing.assert_allclose(ours, expected[key], atol=1e-4, rtol=0, err_msg=key)
+    assert saved["history"]["loss_d"][:10] == load_checkpoint(RUN / "checkpoints" / "step_00000010.pdckpt")["history"]["loss_d"]
