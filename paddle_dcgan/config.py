@@ -40,9 +40,7 @@ class ModelConfig:
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
     sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sample_bn.py)
-    # 10 = conditional (the default: a quarter of the unconditional FID per minute, README "The recipe"):
-    # G draws the digit asked for, D judges (image, digit) pairs; 0 = the unconditional DCGAN
-    num_classes: int = 10
+    num_classes: int = 10  # 10 = conditional: G draws the digit asked for, D judges (image, digit) pairs; 0 = plain DCGAN
 
 
 @dataclass
