@@ -12,7 +12,9 @@ single-threaded passes. :func:`load` builds both once with
 against paddle's own ``libdnnl.so.3``.
 
 Building needs a C++ compiler and oneDNN's headers of the same minor version as
-paddle's library (the ``onednn-devel`` package the install brings: headers only).
+paddle's library: ``pip install --no-deps onednn-devel==2025.0.0`` for paddlepaddle 3.3's
+oneDNN 3.6 (:func:`headers_hint` names the release for others). ``--no-deps``: the
+package's dependencies are ~560 MB of Intel runtimes (SYCL, OpenCL) the kernels never load.
 
 oneDNN offers several implementations of each convolution and picks the first
 that applies, not always the fastest (a one-channel layer's weight gradient runs
@@ -46,7 +48,18 @@ SOURCES = (KERNELS / "onednn_conv.cc", KERNELS / "fused_norm.cc")  # and the hea
 # changes no result: nothing here traps
 CXXFLAGS = ("-O3", "-fopenmp", "-fno-trapping-math")
 TUNING_VARIABLE = "PADDLE_DCGAN_ONEDNN_TUNING"  # a user's choice of tuning file, or off
-HEADERS_HINT = "pip install -e . brings them: onednn-devel"  # oneDNN 3.6 headers, as in paddlepaddle 3.3
+# onednn-devel release -> the oneDNN version of its headers (read from each release's dnnl_version.h)
+HEADER_RELEASES = {(3, 5): "2024.2.0", (3, 6): "2025.0.0", (3, 7): "2025.1.0", (3, 8): "2025.2.0", (3, 9): "2025.3.0",
+                   (3, 11): "2026.0.0", (3, 13): "2026.1.0"}
+
+
+def headers_hint(version: tuple[int, ...]) -> str:
+    """The command that installs oneDNN's headers for paddle's oneDNN ``version`` (headers only: --no-deps, as the
+    package's dependencies are ~560 MB of Intel runtimes the kernels never load)."""
+    release = HEADER_RELEASES.get(tuple(version[:2]))
+    if release is None:
+        return f"install the headers of oneDNN {version[0]}.{version[1]} (pip install --no-deps onednn-devel==<release>)"
+    return f"pip install --no-deps onednn-devel=={release}"
 
 
 class KernelsUnavailable(Exception):
@@ -132,14 +145,14 @@ def load():
         return _LOADED["module"]
     if shutil.which(os.environ.get("CXX", "c++")) is None and shutil.which("g++") is None:
         raise KernelsUnavailable("no C++ compiler (c++ / g++) to build them with")
+    version = library_version()
     headers = header_folder()
     if headers is None:
-        raise KernelsUnavailable(f"oneDNN's headers are not installed ({HEADERS_HINT})")
-    version = library_version()
+        raise KernelsUnavailable(f"oneDNN's headers are not installed; {headers_hint(version)}")
     if header_version(headers) != version[:2]:
         raise KernelsUnavailable(f"the oneDNN headers in {headers} are version "
                                  f"{'.'.join(map(str, header_version(headers)))}, paddle's library is "
-                                 f"{'.'.join(map(str, version))}; install onednn-devel of oneDNN {version[0]}.{version[1]}")
+                                 f"{'.'.join(map(str, version))}; {headers_hint(version)}")
     folder = _cache_folder(headers, version)
     from ..files.io import native_output_captured
 

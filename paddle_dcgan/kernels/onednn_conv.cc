@@ -4,7 +4,7 @@
 // oneDNN's direct convolution is about 1.6-1.8x faster for the 4x4 stride-2 layers of the DCGAN
 // (docs/performance.md). paddle_dcgan/kernels/build.py builds this file with paddle.utils.cpp_extension
 // against the oneDNN library paddle itself ships (paddle/libs/libdnnl.so.3) and the oneDNN headers
-// of the onednn-devel package of the same version; models.StridedConv2D / StridedConvTranspose2D
+// of the onednn-devel package of the same version; kernels/layers.py (OneDNNConv2D, OneDNNConvTranspose2D)
 // call the operators below.
 //
 // onednn_conv2d(X [N, C, H, W], W [O, C, K, K], stride, padding, need_x, need_w) -> Y, as F.conv2d
