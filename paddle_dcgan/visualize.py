@@ -110,6 +110,37 @@ def save_training_curves(history: dict[str, list[float]], path: Path, steps_per_
     write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
+def save_filter_grid(weights: np.ndarray, path: Path, title: str | None = None) -> None:
+    """Draw convolution filters [F, C, k, k] as a grid of small grey images, a tile per filter and channel.
+
+    Each tile has its own scale, symmetric about 0: mid grey is a zero weight, white the tile's
+    largest positive weight, black its most negative one. A filter's C channels sit side by side.
+    """
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    weights = np.asarray(weights, np.float32)
+    f, c, k, _ = weights.shape
+    tiles = weights.reshape(f * c, k, k)
+    tiles = tiles / np.maximum(np.abs(tiles).max(axis=(1, 2), keepdims=True), 1e-12)  # each tile in [-1, 1]
+    ncols = c * math.ceil(math.sqrt(f))
+    nrows = math.ceil(f * c / ncols)
+    mosaic = np.full((nrows * (k + 1) + 1, ncols * (k + 1) + 1), np.nan, np.float32)  # NaN: the frame
+    for i, tile in enumerate(tiles):
+        r, col = divmod(i, ncols)
+        mosaic[1 + r * (k + 1):(r + 1) * (k + 1), 1 + col * (k + 1):(col + 1) * (k + 1)] = tile
+    fig = Figure(figsize=(0.5 + 0.1 * mosaic.shape[1], 0.8 + 0.1 * mosaic.shape[0]), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    cmap = matplotlib.colormaps["gray"].with_extremes(bad="#3b6ea8")
+    ax.imshow(mosaic, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    ax.axis("off")
+    if title:
+        ax.set_title(title, fontsize=9)
+    write_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
+
+
 def show_grid(images: np.ndarray, ncols: int | None = None, title: str | None = None, ax=None):
     """Show images ([N, C, H, W] in [-1, 1] or uint8) as one grid with matplotlib; returns the axes."""
     import matplotlib.pyplot as plt

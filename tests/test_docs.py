@@ -19,6 +19,7 @@ MAX_README_LINES = 250
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)  # fenced code blocks: their '#' lines are no headings
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
+LINE_ANCHOR = re.compile(r"L(\d+)(?:-L(\d+))?")  # GitHub's anchor for a line or lines of a file
 HISTORY = re.compile(r"session|issue #|#[0-9]+\b", re.I)  # grep -rniE "session|issue #|#[0-9]+\b"
 
 
@@ -47,6 +48,15 @@ def relative_links(path: Path) -> list[str]:
             if not re.match(r"[a-z][a-z0-9+.-]*:", target, re.I)]  # http:, https:, mailto: ...
 
 
+def lines_exist(path: Path, fragment: str) -> bool:
+    """A GitHub line anchor into a source file, ``L5`` or ``L5-L9``, whose lines are there."""
+    match = LINE_ANCHOR.fullmatch(fragment)
+    if not match or path.is_dir():
+        return False
+    first, last = int(match[1]), int(match[2] or match[1])
+    return 1 <= first <= last <= len(path.read_text(encoding="utf-8").splitlines())
+
+
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.relative_to(ROOT).as_posix())
 def test_relative_links_lead_to_files_and_headings(page):
     broken = []
@@ -57,6 +67,9 @@ def test_relative_links_lead_to_files_and_headings(page):
             broken.append(f"{target}: no file {dest.relative_to(ROOT) if ROOT in dest.parents else dest}")
         elif fragment and dest.suffix == ".md" and fragment not in anchors(dest):
             broken.append(f"{target}: no heading '#{fragment}' in {dest.relative_to(ROOT)}")
+        elif fragment and dest.suffix != ".md" and not lines_exist(dest, fragment):
+            broken.append(f"{target}: '#{fragment}' is not a line or line range (#L5, #L5-L9) of "
+                          f"{dest.relative_to(ROOT)}")
     assert not broken, f"{page.name}: " + "; ".join(broken)
 
 
@@ -102,3 +115,11 @@ def test_configuration_page_lists_every_key():
 ])
 def test_anchor_rule(heading, expected):
     assert anchor(heading) == expected
+
+
+@pytest.mark.parametrize("fragment, ok", [
+    ("L1", True), ("L1-L3", True), ("L0", False), ("L3-L1", False), ("L1-L100000", False), ("l1", False),
+    ("heading", False),
+])
+def test_line_anchor_rule(fragment, ok):
+    assert lines_exist(ROOT / "tools" / "train.py", fragment) is ok
