@@ -1,6 +1,7 @@
 """Entry points for ``paddle.hub``: a trained generator from a clone of this repository.
 
     import paddle
+    G = paddle.hub.load("path/to/paddle-dcgan", "generator", source="local", pretrained=True)  # no training
     G = paddle.hub.load("path/to/paddle-dcgan", "generator", source="local", run="output/dcgan")
     images = G(paddle.randn([16, G.nz, 1, 1]))     # [16, 1, 28, 28] in [-1, 1]
 
@@ -16,19 +17,20 @@ imported before).
 dependencies = ["paddle", "numpy", "yaml"]  # import names paddle.hub checks before calling an entry point
 
 
-def generator(run: str = "output/dcgan", checkpoint: str = ""):
+def generator(run: str = "output/dcgan", checkpoint: str = "", pretrained: bool = False):
     """The trained DCGAN generator of a run, in eval mode (BatchNorm uses its running statistics).
 
     Args:
         run: a run folder (its generator.pdparams, else its newest checkpoint), relative to
             the current directory.
         checkpoint: a generator.pdparams or .pdckpt file; overrides ``run``.
+        pretrained: the conditional generator that ships in the package; overrides both.
 
     Its ``nz`` attribute is the length of the noise it takes: z [N, nz, 1, 1] float32. Its
     ``num_classes`` is 0 for an unconditional generator, else the number of classes whose ids
     (labels [N] int64) it takes as its second argument.
     """
-    from paddle_dcgan.sampling.load import load_generator
+    from paddle_dcgan.sampling.load import PRETRAINED, load_generator
 
-    net, _info = load_generator(checkpoint or run)
+    net, _info = load_generator(PRETRAINED if pretrained else checkpoint or run)
     return net

@@ -5,7 +5,8 @@ Notebook use::
     import paddle_dcgan
     paddle_dcgan.tune_cpu()                               # optional, first: ~3x faster on CPU
     paddle_dcgan.setup_logging()                          # optional: show a training run's log lines
-    G, info = paddle_dcgan.load_generator("output/dcgan") # run folder, generator.pdparams or .pdckpt
+    G, info = paddle_dcgan.load_pretrained()              # the generator that ships in the package
+    G, info = paddle_dcgan.load_generator("output/dcgan") # or a run folder, generator.pdparams or .pdckpt
     images = paddle_dcgan.sample(G, 64, seed=0)           # [64, 1, 28, 28] in [-1, 1]
     paddle_dcgan.show_grid(images)
     walk = paddle_dcgan.interpolate(G, 3, 7, steps=10)    # [10, 1, 28, 28]: seed 3's digit -> seed 7's
@@ -27,7 +28,7 @@ _API = {
     "Config": "config", "load_config": "config",
     "UserError": "errors", "setup_logging": "logs",
     "Generator": "core.models", "Discriminator": "core.models", "build_models": "core.models",
-    "load_generator": "sampling.load", "GeneratorInfo": "sampling.load",
+    "load_generator": "sampling.load", "GeneratorInfo": "sampling.load", "load_pretrained": "sampling.load",
     "sample": "sampling.sample", "interpolate": "sampling.sample",
     "export_generator": "sampling.export", "open_engine": "sampling.engines",
     "show_grid": "visualize",

@@ -37,11 +37,17 @@ def add_generator_args(parser: argparse.ArgumentParser, device: bool = True) -> 
     parser.add_argument("--run", default="output/dcgan",
                         help="run folder (uses its generator.pdparams, else its newest checkpoint)")
     parser.add_argument("--checkpoint", help="a generator.pdparams or .pdckpt file; overrides --run")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="the generator that ships in the package (no training needed); overrides --run")
     if device:
         parser.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
 
 
 def generator_source(args: argparse.Namespace) -> str:
+    if getattr(args, "pretrained", False):
+        from .sampling.load import PRETRAINED
+
+        return str(PRETRAINED)
     return args.checkpoint or args.run
 
 

@@ -118,3 +118,8 @@ def run_without(module: str, script: str, *args: str, cwd: Path) -> subprocess.C
             "runpy.run_path(sys.argv[0], run_name='__main__')")
     return subprocess.run([sys.executable, "-c", code, str(ROOT / "tools" / script), *args], cwd=cwd,
                           env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True, timeout=300)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fuzz", type=int, default=0, metavar="N",
+                     help="inputs per reader in tests/test_fuzz.py (default: a few seconds' worth)")

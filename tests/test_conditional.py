@@ -57,7 +57,7 @@ def test_fake_labels_have_their_own_stream():
 def test_run_files_record_num_classes(tiny_cond_run):
     saved = load_checkpoint(list_checkpoints(tiny_cond_run)[-1])
     assert saved["config"]["model"]["num_classes"] == 10 and saved["step"] == 20
-    assert saved["discriminator"]["blocks.0.0.weight"].shape == [8, 1 + 10, 4, 4]  # the image and 10 label planes
+    assert list(saved["discriminator"]["blocks.0.0.weight"].shape) == [8, 1 + 10, 4, 4]  # the image and 10 label planes
     generator, info = load_generator(tiny_cond_run)
     assert generator.num_classes == 10 and info.model["num_classes"] == 10
     from_checkpoint, _ = load_generator(list_checkpoints(tiny_cond_run)[-1])

@@ -22,6 +22,7 @@ from paddle_dcgan.config import load_config
 from paddle_dcgan.core.models import build_models
 from paddle_dcgan.parallel.world import batchnorm_statistics
 from paddle_dcgan.core.steps import discriminator_step
+from paddle_dcgan.files.checkpoint import load_checkpoint
 from paddle_dcgan.parallel.shards import Shards
 
 TOLERANCE = 1e-5
@@ -40,7 +41,7 @@ def _tiny(tiny_data, out, *extra):
 
 
 def _weights(path):
-    saved = paddle.load(str(path))
+    saved = load_checkpoint(path)
     return {f"{net}.{k}": np.array(v) for net in ("generator", "discriminator") for k, v in saved[net].items()}, saved
 
 

@@ -1,5 +1,6 @@
 """Sample digits from a trained generator, or walk between two of them.
 
+python tools/infer.py --pretrained --digit 7                            # the shipped generator, no training needed
 python tools/infer.py [--run output/dcgan] [-n 64] [--seed 0]          # <run>/infer/grid_seed0.png
 python tools/infer.py --interpolate 3 7 --steps 10                      # strip PNG + GIF from seed 3 to seed 7
 python tools/infer.py --engine inference [--export output/dcgan/export]  # the exported program, no training code
@@ -60,7 +61,8 @@ def main() -> None:
     from paddle_dcgan.sampling.engines import open_engine, output_folder
 
     engine = open_engine(args.engine, cli.generator_source(args), args.export, args.device)
-    out = Path(args.out) if args.out else output_folder(engine)
+    # the shipped generator lives inside the package: its pictures go to the working directory instead
+    out = Path(args.out) if args.out else Path("output/pretrained/infer") if args.pretrained else output_folder(engine)
     if args.interpolate:
         written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps, digits=args.digits)
         what = f"{args.steps}-step walk"

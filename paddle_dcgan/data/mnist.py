@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import subprocess
 import sys
 import zlib
@@ -72,6 +73,7 @@ def paddle_cache_dir(cache_name: str) -> Path:
 
 
 # ---------------------------------------------------------------- IDX files
+MAX_IDX_BYTES = 1 << 30  # an IDX file's pixels, uncompressed (full MNIST's training images: 47 MB)
 _IDX_DTYPE = 0x08  # unsigned byte, the only element type MNIST-style files use
 
 
@@ -80,15 +82,18 @@ def read_idx(path: Path) -> np.ndarray:
     try:
         opener = gzip.open if path.suffix == ".gz" else open
         with opener(path, "rb") as f:
-            raw = f.read()
+            raw = f.read(MAX_IDX_BYTES + 1)  # bounded: a small gzip file can inflate to any size
     except (OSError, EOFError, zlib.error) as exc:  # missing, truncated, not gzip, damaged deflate stream
         raise UserError(f"cannot read '{path}': {exc}; replace the file with an intact copy") from None
+    if len(raw) > MAX_IDX_BYTES:
+        raise UserError(f"'{path}' holds more than {MAX_IDX_BYTES >> 20} MB of pixels, more than any digit set; "
+                        "point data.dir at MNIST-format files")
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != _IDX_DTYPE:
         raise UserError(f"'{path}' is not an IDX file of unsigned bytes; point data.dir at MNIST-format files")
     ndim = raw[3]
     header = 4 + 4 * ndim
     shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    count = int(np.prod(shape))
+    count = math.prod(shape)
     if len(raw) != header + count:
         raise UserError(f"'{path}' is truncated or padded: header says {shape}, file has "
                         f"{len(raw) - header} data bytes; replace it with an intact copy")

@@ -19,7 +19,7 @@ import paddle.nn.functional as F
 from paddle import nn
 
 from ..data import mnist as data
-from ..files.io import load_tagged, load_weights, save_tagged
+from ..files.io import field, float32_tensors, load_tagged, load_weights, save_tagged
 from ..errors import UserError
 
 log = logging.getLogger(__name__)
@@ -90,8 +90,11 @@ class Classifier:
 def load_classifier(path: str | Path) -> Classifier:
     path = Path(path)
     obj = load_tagged(path, (FORMAT,))
+    for key, kind in (("dataset", str), ("checksum", str)):
+        field(obj, key, kind, path)
+    field(obj, "accuracy", float, path, 0, 1)
     net = LeNet()
-    load_weights(net, obj["weights"], path)
+    load_weights(net, float32_tensors(obj.get("weights"), "weights", path), path)
     if weights_checksum(net) != obj["checksum"]:
         raise UserError(f"classifier '{path}' fails its checksum (damaged or edited); retrain it with "
                         "python tools/train_classifier.py")

@@ -1,8 +1,9 @@
 """Writing files atomically and reading paddle-dcgan's own files defensively.
 
-Every file this project writes with ``paddle.save`` (checkpoints, generator
-files, classifiers) is a dict tagged with a ``format`` name and a ``version``;
-:func:`load_tagged` checks both and turns any damage into one :class:`UserError`.
+Every file this project writes and reads back (checkpoints, generator files,
+classifiers) is a dict tagged with a ``format`` name and a ``version``, stored as
+data only with a digest of its content (``container.py``); :func:`load_tagged`
+checks all three and turns any damage into one :class:`UserError`.
 A write that fails (disk full, read-only, no permission) is a :class:`UserError`
 too, naming the folder, and leaves the file it would have replaced untouched.
 """
@@ -18,11 +19,15 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import paddle
 
 from ..errors import UserError, cannot_write
+from . import container
 
-FORMAT_VERSION = 1  # version written into every tagged file; newer files are refused
+FORMAT_VERSION = 2  # version written into every tagged file; newer files are refused (1: the pickles of 0.1)
+MAX_FILE_BYTES = 4 << 30  # larger files are refused before they are read (a 64x64 checkpoint is ~0.1 GB)
+CONVERT_COMMAND = "python tools/convert_legacy.py"
 _TEMP_NAME = re.compile(r"\..+\.tmp-(?P<pid>\d+)")  # what write_atomically writes first
 
 
@@ -95,9 +100,9 @@ def check_can_write(path: Path) -> Path:
 
 
 def save_tagged(obj: dict[str, Any], file_format: str, path: Path) -> None:
-    """paddle.save ``obj`` with its format tag and version, atomically."""
-    tagged = {"format": file_format, "version": FORMAT_VERSION, **obj}
-    write_atomically(path, lambda tmp: paddle.save(tagged, str(tmp)))
+    """Write ``obj`` (JSON-able values, numpy arrays, paddle tensors) with its format tag and version, atomically."""
+    data = container.encode({"format": file_format, "version": FORMAT_VERSION, **obj})
+    write_atomically(path, lambda tmp: tmp.write_bytes(data))
 
 
 @contextlib.contextmanager
@@ -128,24 +133,73 @@ def native_output_captured(*fds: int):
             captured.write(sink.read().decode("utf-8", errors="replace"))
 
 
+def read_file(path: Path, what: str = "file", limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file ``path``; a missing, special (FIFO, device), unreadable or oversized file
+    is a UserError naming it."""
+    try:
+        if not path.is_file():
+            raise UserError(f"{what} '{path}' not found (or not a regular file); pass an existing file")
+        size = path.stat().st_size
+        if size > limit:
+            raise UserError(f"{what} '{path}' is {size / 2**30:.1f} GiB, more than any paddle-dcgan file; "
+                            "pass the right file")
+        with open(path, "rb") as f:
+            return f.read(limit + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read {what} '{path}' ({exc.strerror or exc}); check the path and its "
+                        "permissions") from None
+
+
 def load_tagged(path: Path, expected: tuple[str, ...]) -> dict[str, Any]:
-    """paddle.load a paddle-dcgan file whose ``format`` is one of ``expected``; any damage is a UserError."""
-    if not path.is_file():
-        raise UserError(f"checkpoint '{path}' not found; pass an existing file or run folder")
-    if path.stat().st_size == 0:
+    """A paddle-dcgan file whose ``format`` is one of ``expected``, its tensors as numpy arrays; any damage,
+    and a file of paddle-dcgan 0.1 (a pickle), is a UserError."""
+    data = read_file(path, "checkpoint")
+    if not data:
         raise UserError(f"checkpoint '{path}' is empty (a save was interrupted); delete it and use an older one")
     try:
-        with native_output_captured():
-            obj = paddle.load(str(path))
-    except Exception as exc:  # paddle raises many types for a damaged file
-        raise UserError(f"checkpoint '{path}' is corrupt or not a paddle file ({type(exc).__name__}); "
-                        "use another checkpoint of the run") from None
-    if not isinstance(obj, dict) or obj.get("format") not in expected:
+        obj = container.decode(data)
+    except container.Damaged as why:
+        if str(why) == "legacy":
+            raise UserError(f"'{path}' is a paddle-dcgan 0.1 file, a pickle, which can run code when it is opened, "
+                            f"so it is not opened; if you trust where it came from, convert it once: "
+                            f"{CONVERT_COMMAND} '{path}'") from None
+        raise UserError(f"'{path}' is corrupt or not a paddle-dcgan file ({why}); use another file of the run, "
+                        "or write it again") from None
+    if obj.get("format") not in expected:
         raise UserError(f"'{path}' is not a paddle-dcgan {' or '.join(expected)} file; "
                         "pass a .pdckpt from <run>/checkpoints or <run>/generator.pdparams")
-    if obj.get("version", 0) > FORMAT_VERSION:
-        raise UserError(f"'{path}' was written by a newer paddle-dcgan (format version {obj['version']}); upgrade")
+    version = obj.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise UserError(f"'{path}' was written by a newer paddle-dcgan (format version {version!r}); upgrade")
     return obj
+
+
+def invalid(path: Path, what: str) -> UserError:
+    return UserError(f"'{path}' is not a valid paddle-dcgan file ({what}); use another file of the run, "
+                     "or write it again")
+
+
+def field(obj: dict, key: str, kind, path: Path, low: float | None = None, high: float | None = None):
+    """``obj[key]`` of a file read from ``path``, checked to be a ``kind`` (a number within [low, high] where
+    given); anything else is a UserError."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    number = kind in (int, float)
+    ok = isinstance(value, kind) and not isinstance(value, bool) if number else isinstance(value, kind)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if ok and number and ((low is not None and value < low) or (high is not None and value > high)):
+        ok = False
+    if not ok:
+        raise invalid(path, f"{key} is {str(value)[:40]!r}")
+    return value
+
+
+def float32_tensors(weights, what: str, path: Path) -> dict:
+    """``weights`` if it is a non-empty dict of float32 arrays (a state_dict as read from a file)."""
+    if not isinstance(weights, dict) or not weights or not all(
+            isinstance(k, str) and isinstance(v, np.ndarray) and v.dtype == np.float32 for k, v in weights.items()):
+        raise invalid(path, f"{what} is not a set of float32 tensors")
+    return weights
 
 
 def load_weights(layer: paddle.nn.Layer, state: dict[str, Any], source: Path) -> None:

@@ -93,7 +93,8 @@ struct Choice {
 };
 
 // One implementation oneDNN offers, not yet made: the activation layout asked for and its place in
-// oneDNN's list for that layout. name: "<layout>:<oneDNN's implementation name>", "#2"... where repeated.
+// oneDNN's list for that layout. name: "<layout>:<oneDNN's implementation name>", with a count appended where a
+// name repeats.
 struct Candidate {
   tag act;
   int index;

@@ -1,8 +1,9 @@
-"""Loading a trained generator for sampling: from a run folder, a generator file or a checkpoint."""
+"""Loading a trained generator for sampling: from a run folder, a generator file, a checkpoint, or the
+generator that ships in the package (:func:`load_pretrained`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import BEFORE_THE_KEY
@@ -13,6 +14,9 @@ from ..files.io import load_weights
 from ..files.run_folder import find_checkpoint
 from .batchnorm import for_sampling
 
+# the conditional DCGAN of configs/cdcgan.yaml, trained by the command in its "made_by" (tools/make_pretrained.py)
+PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained" / "cdcgan.pdparams"
+
 
 @dataclass(frozen=True)
 class GeneratorInfo:
@@ -22,6 +26,7 @@ class GeneratorInfo:
     step: int  # training step at which they were saved
     dataset: str  # the dataset it was trained on (mnist, mnist_subset, ...)
     model: dict  # the model section of its config (image_size, nz, ngf, ndf and num_classes)
+    scores: dict = field(default_factory=dict)  # the shipped generator's yardstick scores; {} for others
 
 
 def _resolve(path: str | Path) -> Path:
@@ -61,4 +66,16 @@ def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     if saved["sample_bn"]:
         generator = for_sampling(generator, saved["sample_bn"], saved["seed"])
     generator.eval()
-    return generator, GeneratorInfo(file, saved["step"], saved["dataset"], dict(model))
+    return generator, GeneratorInfo(file, saved["step"], saved["dataset"], dict(model), saved["scores"])
+
+
+def load_pretrained() -> tuple[Generator, GeneratorInfo]:
+    """The generator that ships in the package, ready to sample offline, and its info (``info.scores``: its
+    scores on the MNIST yardstick).
+
+    Example::
+
+        G, info = paddle_dcgan.load_pretrained()
+        sevens = paddle_dcgan.sample(G, 16, seed=0, digit=7)
+    """
+    return load_generator(PRETRAINED)
