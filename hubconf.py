@@ -30,7 +30,11 @@ def generator(run: str = "output/dcgan", checkpoint: str = "", pretrained: bool 
     ``num_classes`` is 0 for an unconditional generator, else the number of classes whose ids
     (labels [N] int64) it takes as its second argument.
     """
+    from paddle_dcgan.config import check_path
     from paddle_dcgan.sampling.load import PRETRAINED, load_generator
 
-    net, _info = load_generator(PRETRAINED if pretrained else checkpoint or run)
+    if pretrained:
+        return load_generator(PRETRAINED)[0]
+    check_path("checkpoint" if checkpoint else "run", checkpoint or run)
+    net, _info = load_generator(checkpoint or run)
     return net

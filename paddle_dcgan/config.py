@@ -2,15 +2,23 @@
 
 A YAML file (``-c``) and ``-o section.key=value`` overrides may only change keys
 that exist here, and each value must keep the field's type. Values are parsed
-with ``yaml.safe_load`` (``-o train.epochs=5`` gives an int, ``-o device=cpu`` a
-str). Any mistake is a :class:`UserError` naming the key and what is allowed.
+with ``yaml.safe_load``'s rules (``-o train.epochs=5`` gives an int, ``-o device=cpu``
+a str), less what a config never needs: anchors and aliases, merge keys, a key
+given twice, deep nesting (:class:`_ConfigLoader`). Any mistake is a
+:class:`UserError` naming the key and what is allowed, and quoting at most
+``SHOWN`` characters of the value.
 """
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import difflib
+import math
+import os
 import re
+import reprlib
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -31,6 +39,16 @@ DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 SAMPLE_BN_POLICIES = ("running", "recomputed")  # sampling/batchnorm.py
 MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
 MAX_SAMPLES = 100_000  # most digits one sample() call draws: they are held in memory (1.6 GB as float32 at 64x64)
+MAX_CONFIG_BYTES = 1 << 20  # a config file, or one -o value, is a few hundred bytes; over 1 MB it is something else
+MAX_NESTING = 8  # sections hold keys, keys hold scalars: YAML nested deeper than this is no config
+MAX_WIDTH = 1024  # model.ngf / ndf: G's widest layer then holds 8192 x 4096 x 4 x 4 weights (2 GB as float32)
+MAX_NZ = 4096  # model.nz
+MAX_BATCH_SIZE = 65_536  # train.batch_size: a batch of real images and as many fakes is held in memory at once
+MAX_SEED = 2**32 - 1  # np.random.seed (the training run seeds numpy with it) takes 32-bit seeds
+MAX_TIMEOUT = 86_400.0  # data.download_timeout: a day
+NAME_MAX = 255  # bytes in one file or folder name (Linux file systems)
+PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX, less the terminating NUL)
+SHOWN = 60  # characters of a value an error message quotes
 
 
 @dataclass
@@ -105,29 +123,133 @@ class Config:
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
+def shown(value: Any) -> str:
+    """``repr(value)`` cut to SHOWN characters: an error message never repeats a huge value."""
+    limits = reprlib.Repr()  # cuts long strings and numbers, and long or deep lists, while it writes them
+    limits.maxstring = limits.maxother = limits.maxlong = SHOWN
+    text = limits.repr(value)
+    return text if len(text) <= SHOWN else text[:SHOWN - 3] + "..."
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` cannot name a file or folder on this system (a phrase), or None when it can.
+
+    The operating system refuses a NUL byte, a name over NAME_MAX bytes and a path
+    over PATH_MAX bytes; Python turns each into a ValueError or OSError deep in
+    whatever opens the path. Checking up front names the key or argument instead.
+    """
+    if "\0" in path:
+        return "holds a NUL byte (\\0), which no file name can contain; remove it"
+    try:
+        raw = os.fsencode(path)
+    except UnicodeEncodeError:  # a lone surrogate, e.g. from a YAML "\ud800" escape
+        return "holds a character no file name can hold (a lone surrogate such as \\ud800); remove it"
+    longest = max(len(part) for part in raw.split(b"/"))
+    if longest > NAME_MAX:
+        return f"has a name of {longest:,} bytes, over the {NAME_MAX} a file or folder name may have; shorten it"
+    if len(raw) > PATH_MAX:
+        return f"is {len(raw):,} bytes long, over the {PATH_MAX:,} a path may have; shorten it"
+    return None
+
+
+def check_path(name: str, path: str) -> None:
+    """A UserError naming ``name`` (a config key, an argument) when :func:`path_problem` finds one."""
+    problem = path_problem(path)
+    if problem:
+        raise UserError(f"{name} = {shown(path)} {problem}")
+
+
+class _Refused(Exception):
+    """YAML that parses but is not allowed in a config; the message says what and where."""
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, less what a config never needs and what can hurt.
+
+    - anchors and aliases (``&a`` / ``*a``): a few hundred bytes of nested aliases expand to gigabytes;
+    - merge keys (``<<``) and a key given twice in one mapping: one of the values would be dropped without a word;
+    - nesting deeper than MAX_NESTING: the composer recurses once per level.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or event.anchor is not None:
+            raise _Refused(f"uses an anchor or alias (&name, *name) at line {line}; write the value out instead")
+        if self._depth >= MAX_NESTING:
+            raise _Refused(f"nests more than {MAX_NESTING} levels deep at line {line}; a config holds sections of keys")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node):
+        self._check_keys(node, "")
+        return super().construct_document(node)
+
+    def _check_keys(self, node, path: str) -> None:
+        """Refuse merge keys and keys given twice, anywhere under ``node`` (``path``: where it is, for the message)."""
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                self._check_keys(item, path)
+        if not isinstance(node, yaml.MappingNode):
+            return
+        first_line: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise _Refused(f"uses a merge key (<<) at line {line}; write the keys out instead")
+            key = self.construct_object(key_node, deep=True)
+            name = f"{path}.{key}" if path else str(key)
+            try:
+                if key in first_line:
+                    where = f"lines {first_line[key]} and {line}" if first_line[key] != line else f"line {line}"
+                    raise _Refused(f"gives {shown(name)} twice ({where}): one would be dropped; keep one, with "
+                                   "every key it should set")
+                first_line[key] = line
+            except TypeError:  # an unhashable key: the constructor refuses it, with its line
+                continue
+            self._check_keys(value_node, name)
+
+
 def _type_name(t: type) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}[t]
 
 
 def _coerce(key: str, value: Any, target: type) -> Any:
-    """Check ``value`` against the field type; ints are accepted where floats are."""
-    if target is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if target is float and isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-        return float(value)  # YAML 1.1 reads "1e-4" (no dot) as a string
+    """Check ``value`` against the field type; ints are accepted where floats are, infinities and NaN nowhere."""
+    if target is float:
+        number = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value) if abs(value) < 1e308 else math.inf  # a huge int overflows float()
+        elif isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+            number = float(value)  # YAML 1.1 reads "1e-4" (no dot) as a string
+        if number is not None:
+            if not math.isfinite(number):
+                raise UserError(f"config key '{key}' must be a finite number, got {shown(value)}")
+            return number
     if target is str and value is None:
         return ""
     if isinstance(value, target) and not (target is int and isinstance(value, bool)):
         return value
-    raise UserError(f"config key '{key}' must be {_type_name(target)}, got {value!r}")
+    raise UserError(f"config key '{key}' must be {_type_name(target)}, got {shown(value)}")
 
 
 def _field_types(obj: Any) -> dict[str, Any]:
     return {f.name: f.type for f in dataclasses.fields(obj)}
 
 
-def _set(cfg: Config, dotted: str, value: Any) -> None:
-    """Set ``cfg.<dotted>`` = value after checking the key exists and the type fits."""
+def _set(cfg: Config, dotted: str, value: Any, given: set[str] | None = None) -> None:
+    """Set ``cfg.<dotted>`` = value after checking the key exists and the type fits.
+
+    ``given``: for a config file, the keys it has set so far; a file that sets one
+    key twice (``train: {epochs: 3}`` and ``train.epochs: 5``) is refused.
+    """
     node: Any = cfg
     parts = dotted.split(".")
     for depth, part in enumerate(parts):
@@ -135,22 +257,29 @@ def _set(cfg: Config, dotted: str, value: Any) -> None:
         if part not in names:
             prefix = ".".join(parts[:depth])
             full = [f"{prefix}.{n}" if prefix else n for n in names]
-            hint = difflib.get_close_matches(dotted, full, n=1)
+            hint = difflib.get_close_matches(dotted, full, n=1) if len(dotted) <= 100 else []
             fix = f"did you mean '{hint[0]}'?" if hint else f"allowed here: {', '.join(full)}"
-            raise UserError(f"unknown config key '{dotted}'; {fix}")
+            raise UserError(f"unknown config key {shown(dotted)}; {fix}")
         child = getattr(node, part)
         last = depth == len(parts) - 1
         if dataclasses.is_dataclass(child):
             if last:
+                if value is None:  # a section whose keys are all commented out
+                    return
                 if not isinstance(value, dict):
                     raise UserError(f"config key '{dotted}' is a section; set its keys, e.g. {dotted}.<key>=...")
                 for k, v in value.items():
-                    _set(cfg, f"{dotted}.{k}", v)
+                    _set(cfg, f"{dotted}.{k}", v, given)
                 return
             node = child
             continue
         if not last:
             raise UserError(f"config key '{'.'.join(parts[: depth + 1])}' is not a section")
+        if given is not None:
+            if dotted in given:
+                raise UserError(f"sets '{dotted}' twice (in its section and as '{dotted}'): one value would be "
+                                "dropped; keep one")
+            given.add(dotted)
         target = eval_type(_field_types(node)[part])
         setattr(node, part, _coerce(dotted, value, target))
 
@@ -161,43 +290,95 @@ def eval_type(annotation: Any) -> type:
 
 
 def parse_overrides(items: Iterable[str]) -> list[tuple[str, Any]]:
-    """``["a.b=1", "c=x"]`` -> ``[("a.b", 1), ("c", "x")]`` with yaml.safe_load values."""
+    """``["a.b=1", "c=x"]`` -> ``[("a.b", 1), ("c", "x")]`` with yaml.safe_load values (:class:`_ConfigLoader`)."""
     pairs = []
     for item in items:
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UserError(f"override '{item}' is not of the form section.key=value")
+            raise UserError(f"override {shown(item)} is not of the form section.key=value")
+        if len(text) > MAX_CONFIG_BYTES:
+            raise UserError(f"override '{shown(key)[1:-1]}=...' is a value of {len(text):,} characters, over "
+                            f"{MAX_CONFIG_BYTES:,}; no config key takes one that long")
         try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text  # an unparseable scalar is taken as a plain string
+            value = yaml.load(text, Loader=_ConfigLoader) if text.strip() else ""
+        except _Refused as exc:
+            raise UserError(f"override {shown(item)} {exc}") from None
+        except (yaml.YAMLError, ValueError, OverflowError):
+            value = text  # an unparseable scalar (or a date such as 2024-13-45) is taken as a plain string
         pairs.append((key, value))
     return pairs
+
+
+def read_config_file(path: str) -> Any:
+    """The YAML in the file at ``path``, parsed by :class:`_ConfigLoader`; anything else is a UserError.
+
+    The file is opened without blocking and checked to be a regular file before it
+    is read (a FIFO or a device would hang or never end), and at most
+    MAX_CONFIG_BYTES of it are read.
+    """
+    check_path("config file", path)
+    name = f"config file '{path}'"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UserError(f"{name} not found; pass an existing YAML file, e.g. -c configs/dcgan.yaml") from None
+    except OSError as exc:
+        raise UserError(f"cannot open {name}: {exc.strerror}; pass a readable YAML file") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UserError(f"{name} is not a regular file (a folder, device or pipe); pass a YAML file")
+        raw = os.read(fd, MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise UserError(f"cannot read {name}: {exc.strerror}; pass a readable YAML file") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UserError(f"{name} is over {MAX_CONFIG_BYTES:,} bytes; a config file sets a few keys, pass one")
+    if raw.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        raise UserError(f"{name} is saved as UTF-32 text; save it as UTF-8")
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise UserError(f"{name} is saved as UTF-16 text; save it as UTF-8")
+    if b"\0" in raw:
+        raise UserError(f"{name} holds NUL bytes: it is binary, or text in UTF-16 or UTF-32; save it as UTF-8 text")
+    try:
+        text = raw.decode("utf-8-sig")  # a leading byte order mark (Windows editors) is dropped
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{name} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start:,}); "
+                        "save it as UTF-8") from None
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)
+    except _Refused as exc:
+        raise UserError(f"{name} {exc}") from None
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where else ""
+        problem = getattr(exc, "problem", None)
+        why = f" ({shown(problem)[1:-1]})" if problem else ""
+        raise UserError(f"{name} is not valid YAML{at}{why}; fix it there") from None
+    except (ValueError, OverflowError) as exc:  # a scalar YAML resolves but cannot build: 2024-13-45, 5,000 digits
+        raise UserError(f"{name} holds a value YAML cannot read ({shown(str(exc))}); quote it to make it "
+                        "a string, or fix it") from None
 
 
 def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Config:
     """Defaults <- YAML file at ``path`` <- ``overrides``; then validate."""
     cfg = Config()
     if path:
-        file = Path(path)
-        if not file.is_file():
-            raise UserError(f"config file '{path}' not found; pass an existing YAML file, e.g. -c configs/dcgan.yaml")
-        try:
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            where = getattr(exc, "problem_mark", None)
-            at = f" at line {where.line + 1}" if where else ""
-            raise UserError(f"config file '{path}' is not valid YAML{at}; fix the syntax there") from None
+        data = read_config_file(path)
         if data is None:
             raise UserError(f"config file '{path}' is empty (or only comments); give it keys to change, e.g. "
                             "train.epochs, or leave out -c to use the defaults")
         if not isinstance(data, dict):
             raise UserError(f"config file '{path}' must hold a mapping of keys, not {type(data).__name__}")
+        given: set[str] = set()
         for key, value in data.items():
-            _set(cfg, str(key), value)
+            try:
+                _set(cfg, str(key), value, given)
+            except UserError as exc:
+                raise UserError(f"config file '{path}': {exc}") from None
         if not cfg.run_name:
-            cfg.run_name = file.stem
+            cfg.run_name = Path(path).stem
     for key, value in parse_overrides(overrides):
         _set(cfg, key, value)
     if not cfg.run_name:
@@ -208,27 +389,35 @@ def load_config(path: str | None = None, overrides: Iterable[str] = ()) -> Confi
 
 def _check(ok: bool, key: str, value: Any, allowed: str) -> None:
     if not ok:
-        raise UserError(f"config key '{key}' = {value!r} is out of range; allowed: {allowed}")
+        raise UserError(f"config key '{key}' = {shown(value)} is out of range; allowed: {allowed}")
 
 
 def validate(cfg: Config) -> None:
     m, d, o, t = cfg.model, cfg.data, cfg.optim, cfg.train
-    _check(bool(re.fullmatch(r"[A-Za-z0-9_.-]+", cfg.run_name)), "run_name", cfg.run_name,
-           "letters, digits, '_', '-', '.' (a folder name, no '/')")
+    # "." and ".." would put the run's files into output_dir itself, or beside it
+    _check(bool(re.fullmatch(r"[A-Za-z0-9_.-]+", cfg.run_name)) and cfg.run_name not in (".", ".."), "run_name",
+           cfg.run_name, "letters, digits, '_', '-', '.' (a folder name, no '/', not . or ..)")
+    for key, path in (("output_dir", cfg.output_dir), ("run_name", cfg.run_name), ("data.dir", d.dir),
+                      ("eval.classifier", cfg.eval.classifier)):
+        check_path(f"config key '{key}'", path)
+    check_path("config keys 'output_dir' / 'run_name' together", str(Path(cfg.output_dir) / cfg.run_name))
+    _check(0 <= cfg.seed <= MAX_SEED, "seed", cfg.seed, f"an integer from 0 to {MAX_SEED:,}")
     _check(bool(re.fullmatch(DEVICE_PATTERN, cfg.device)), "device", cfg.device, "auto, cpu, gpu or gpu:N")
     _check(m.image_size in IMAGE_SIZES, "model.image_size", m.image_size, "28, 32 or 64")
-    for key in ("nz", "ngf", "ndf"):
-        _check(getattr(m, key) >= 1, f"model.{key}", getattr(m, key), "an integer >= 1")
+    for key, most in (("nz", MAX_NZ), ("ngf", MAX_WIDTH), ("ndf", MAX_WIDTH)):
+        _check(1 <= getattr(m, key) <= most, f"model.{key}", getattr(m, key), f"an integer from 1 to {most:,}")
     _check(m.num_classes in NUM_CLASSES, "model.num_classes", m.num_classes,
            "0 (unconditional) or 10 (conditional on the digit)")
     _check(d.name in DATASETS, "data.name", d.name, " | ".join(DATASETS))
-    _check(d.download_timeout > 0, "data.download_timeout", d.download_timeout, "seconds > 0")
+    _check(0 < d.download_timeout <= MAX_TIMEOUT, "data.download_timeout", d.download_timeout,
+           f"seconds > 0, at most {MAX_TIMEOUT:,.0f}")
     for key in ("lr_g", "lr_d"):
         _check(getattr(o, key) > 0, f"optim.{key}", getattr(o, key), "a number > 0")
     for key in ("beta1", "beta2"):
         _check(0 <= getattr(o, key) < 1, f"optim.{key}", getattr(o, key), "0 <= beta < 1")
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
-    _check(t.batch_size >= 1, "train.batch_size", t.batch_size, "an integer >= 1")
+    _check(1 <= t.batch_size <= MAX_BATCH_SIZE, "train.batch_size", t.batch_size,
+           f"an integer from 1 to {MAX_BATCH_SIZE:,}")
     _check(t.shards >= 0, "train.shards", t.shards, "0 (one per process) or an integer >= 1")
     _check(t.shards == 0 or t.batch_size % t.shards == 0, "train.shards", t.shards,
            f"a divisor of train.batch_size={t.batch_size}, or 0")

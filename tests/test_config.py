@@ -1,6 +1,6 @@
 import pytest
 
-from paddle_dcgan.config import Config, load_config, parse_overrides
+from paddle_dcgan.config import SHOWN, Config, load_config, parse_overrides, path_problem, shown
 from paddle_dcgan.errors import UserError
 
 from conftest import ROOT, assert_one_line_error, run_tool
@@ -119,3 +119,34 @@ def test_defaults_match_the_shipped_config():
     defaults = load_config(None)
     assert defaults == load_config(str(ROOT / "configs" / "dcgan.yaml")) and defaults.run_name == "dcgan"
     assert Config().train.epochs == defaults.train.epochs
+
+
+def test_what_odd_but_harmless_files_mean(tmp_path):
+    """A UTF-8 byte order mark is dropped; a section whose keys are all commented out changes nothing."""
+    file = tmp_path / "odd.yaml"
+    file.write_bytes(b"\xef\xbb\xbfseed: 4\ntrain:\n  # epochs: 3\n")
+    cfg = load_config(str(file))
+    assert cfg.seed == 4 and cfg.train == Config().train
+
+
+def test_overrides_may_repeat_a_key_and_the_last_wins():
+    assert load_config(None, ["seed=1", "seed=2"]).seed == 2
+    assert parse_overrides(["seed=2024-13-45"]) == [("seed", "2024-13-45")]  # no such date: a plain string
+
+
+def test_quoted_values_are_cut():
+    assert shown("x" * 10) == repr("x" * 10)
+    for value in ("x" * 100_000, list(range(100_000)), [[[[[[1]]]]]] * 1000, 10 ** 4000):
+        assert len(shown(value)) <= SHOWN
+    with pytest.raises(UserError) as info:
+        load_config(None, ["device=" + "d" * 100_000])
+    assert len(str(info.value)) < SHOWN + 100
+
+
+@pytest.mark.parametrize("path, fragment", [
+    ("a\0b", "NUL byte"), ("a/" + "b" * 256, "name of 256 bytes"), ("/a" * 2048, "4,096 bytes long"),
+    ("\ud800", "lone surrogate"),
+])
+def test_paths_the_system_cannot_name(path, fragment):
+    assert fragment in path_problem(path)
+    assert path_problem("b" * 255) is path_problem("é" * 127) is path_problem("") is None

