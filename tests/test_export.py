@@ -10,8 +10,9 @@ import paddle
 import pytest
 import paddle.nn.functional as F
 
-from paddle_dcgan.sampling.engines import InferenceEngine, OnnxEngine, open_engine
+from paddle_dcgan.sampling.engines import InferenceEngine, OnnxEngine, check_program, open_engine
 from paddle_dcgan.errors import UserError
+from paddle_dcgan.files.export_folder import MAX_METADATA_BYTES, ONNX_FILE, PARAMS, PROGRAM, digest
 from paddle_dcgan.sampling.export import BATCHNORM_POLICY, METADATA, PARITY_TOLERANCE, export_generator, read_metadata
 from paddle_dcgan.files.checkpoint import save_generator
 from paddle_dcgan.sampling.load import load_generator
@@ -42,6 +43,9 @@ def test_export_files_and_metadata(exported, tiny_plain_run):
     assert meta["source"] == str((tiny_plain_run / "generator.pdparams").resolve()) and meta["step"] == 10
     assert meta["dataset"] == "mnist" and meta["paddle_version"] == paddle.__version__
     assert meta["input"] == {"name": "z", "shape": [None, 16, 1, 1], "dtype": "float32"}
+    assert set(meta["files"]) == {"generator.json", "generator.pdiparams", "generator.onnx"}
+    for name, recorded in meta["files"].items():
+        assert recorded == digest(folder / name) and recorded["size"] == (folder / name).stat().st_size
     assert set(meta["parity_max_abs_diff"]) == {"inference", "onnx"}
     assert max(meta["parity_max_abs_diff"].values()) <= PARITY_TOLERANCE
     assert "exported" in result.stdout and str(folder) in result.stdout and "inference" in result.stdout
@@ -124,6 +128,7 @@ def test_inference_falls_back_when_onednn_fails(exported, tmp_path, caplog):
     paddle.jit.save(net, str(tmp_path / "generator"),
                     input_spec=[paddle.static.InputSpec([None, 16, 1, 1], "float32", "z")])
     shutil.copy(folder / METADATA, tmp_path / METADATA)
+    _record_files(tmp_path)
     with caplog.at_level(logging.WARNING, logger="paddle_dcgan"):
         engine = InferenceEngine(tmp_path, read_metadata(tmp_path), "cpu")
     assert not engine.onednn and "oneDNN off" in engine.description
@@ -162,6 +167,7 @@ def test_infer_export_errors(exported, tiny_plain_run, tmp_path):
     broken = tmp_path / "broken"
     shutil.copytree(folder, broken)
     (broken / "generator.json").write_text("{ nonsense")
+    _record_files(broken)  # files that match their digests but are no program: the engine's own check
     assert_one_line_error(run_tool("infer.py", "--engine", "inference", "--export", str(broken), *out, cwd=tmp_path,
                                    check=False), "corrupt", "tools/export.py")
     np.save(tmp_path / "wrong.npy", np.zeros((3, 100, 1, 1), np.float32))
@@ -175,10 +181,16 @@ def test_infer_export_errors(exported, tiny_plain_run, tmp_path):
     for engine in ("dygraph", "inference", "onnx"):
         with pytest.raises(UserError, match=r"shape \[2, 16, 3, 3\] does not fit"):
             open_engine(engine, tiny_plain_run, folder, "cpu")(np.zeros((2, 16, 3, 3), np.float32))
+        with pytest.raises(UserError, match="holds NaN, inf"):
+            open_engine(engine, tiny_plain_run, folder, "cpu")(np.full((2, 16, 1, 1), np.nan, np.float32))
     (broken / "generator.onnx").write_bytes(b"not a model")
+    _record_files(broken)
     with pytest.raises(UserError, match="corrupt.*--onnx"):
         open_engine("onnx", tiny_plain_run, broken)
     (broken / "generator.onnx").unlink()
+    with pytest.raises(UserError, match=r"incomplete \(generator.onnx is missing\).*export again"):
+        open_engine("onnx", tiny_plain_run, broken)
+    _record_files(broken)
     with pytest.raises(UserError, match="no generator.onnx.*--onnx"):
         open_engine("onnx", tiny_plain_run, broken)
     (broken / METADATA).write_text("{")
@@ -189,6 +201,150 @@ def test_infer_export_errors(exported, tiny_plain_run, tmp_path):
         open_engine("inference", tiny_plain_run, broken)
     with pytest.raises(UserError, match="'.*none/export' not found"):  # the run folder itself is missing
         open_engine("onnx", tmp_path / "none")
+
+
+def _record_files(folder):
+    """Record the current size and sha256 of the folder's program, weights and ONNX file in its metadata.json,
+    as an export would: the files then pass the digest check, whatever they hold."""
+    meta = json.loads((folder / METADATA).read_text())
+    meta["files"] = {name: digest(folder / name) for name in (PROGRAM, PARAMS, ONNX_FILE) if (folder / name).exists()}
+    (folder / METADATA).write_text(json.dumps(meta))
+
+
+def _copy_with_metadata(folder, to, **changes):
+    """A copy of the export ``folder`` at ``to`` whose metadata.json has ``changes``; returns ``to``."""
+    shutil.copytree(folder, to)
+    meta = json.loads((to / METADATA).read_text())
+    (to / METADATA).write_text(json.dumps({**meta, **changes}))
+    return to
+
+
+@pytest.mark.parametrize("name,engine,damage", [(PARAMS, "inference", "cut in half"), (PARAMS, "onnx", "one flipped byte"),
+                                                (ONNX_FILE, "onnx", "one flipped byte"),
+                                                (PROGRAM, "inference", "one flipped byte")])
+def test_a_damaged_export_is_one_line_naming_the_file(exported, tmp_path, name, engine, damage):
+    """A file cut short or with one byte changed fails its recorded size or sha256: no images from it."""
+    folder, _ = exported
+    damaged = tmp_path / "damaged"
+    shutil.copytree(folder, damaged)
+    data = bytearray((damaged / name).read_bytes())
+    if damage == "cut in half":
+        data = data[:len(data) // 2]
+    else:
+        data[len(data) // 2] ^= 0x10
+    (damaged / name).write_bytes(bytes(data))
+    result = run_tool("infer.py", "--engine", engine, "--export", str(damaged), "--out", str(tmp_path / "o"),
+                      cwd=tmp_path, check=False)
+    assert_one_line_error(result, f"{name} ", "cut short" if damage == "cut in half" else "sha256",
+                          "export again with python tools/export.py")
+    assert not (tmp_path / "o").exists()
+
+
+def test_metadata_without_digests_is_refused(exported, tmp_path):
+    """Metadata written before files were digested (version 1) cannot vouch for its files: export again."""
+    folder, _ = exported
+    meta = json.loads((folder / METADATA).read_text())
+    for key in ("num_classes", "labels_input"):
+        del meta[key]
+    old = tmp_path / "old"
+    shutil.copytree(folder, old)
+    (old / METADATA).write_text(json.dumps({**meta, "version": 1,
+                                            "files": {"program": PROGRAM, "params": PARAMS, "onnx": ONNX_FILE}}))
+    result = run_tool("infer.py", "--engine", "inference", "--export", str(old), "--out", str(tmp_path / "o"),
+                      cwd=tmp_path, check=False)
+    assert_one_line_error(result, "earlier paddle-dcgan", "no file digests", "export again")
+    with pytest.raises(UserError, match="newer paddle-dcgan"):
+        read_metadata(_copy_with_metadata(folder, tmp_path / "newer", version=3))
+
+
+LABELS = {"name": "labels", "shape": [None], "dtype": "int64"}
+BAD_METADATA = [  # (what, metadata.json's text made from the good one's dict, fragment of the error)
+    ("a key twice", lambda m: '{"nz": 99, ' + json.dumps(m)[1:], "key 'nz' appears twice"),
+    ("NaN", lambda m: json.dumps({**m, "step": float("nan")}), "NaN is not a number"),
+    ("Infinity", lambda m: json.dumps({**m, "nz": float("inf")}), "Infinity is not a number"),
+    ("1e999", lambda m: json.dumps(m).replace('"step": 10', '"step": 1e999'), "'1e999' is not a finite number"),
+    ("nz as text", lambda m: json.dumps({**m, "nz": "16"}), "nz is '16', expected an integer"),
+    ("nz true", lambda m: json.dumps({**m, "nz": True}), "nz is True"),
+    ("nz 16.0", lambda m: json.dumps({**m, "nz": 16.0}), "nz is 16.0"),
+    ("nz 0", lambda m: json.dumps({**m, "nz": 0}), "nz is 0"),
+    ("nz huge", lambda m: json.dumps({**m, "nz": 10 ** 9}), "nz is 1000000000"),
+    ("image_size 30", lambda m: json.dumps({**m, "image_size": 30}), "image_size is 30, expected 28, 32 or 64"),
+    ("channels 2", lambda m: json.dumps({**m, "channels": 2}), "channels is 2, expected 1 or 3"),
+    ("num_classes -1", lambda m: json.dumps({**m, "num_classes": -1}), "num_classes is -1"),
+    ("num_classes 2.5", lambda m: json.dumps({**m, "num_classes": 2.5}), "num_classes is 2.5"),
+    ("num_classes without labels", lambda m: json.dumps({**m, "num_classes": 10}), "labels_input is None"),
+    ("step -1", lambda m: json.dumps({**m, "step": -1}), "step is -1"),
+    ("version as text", lambda m: json.dumps({**m, "version": "2"}), "version is '2'"),
+    ("input for another nz", lambda m: json.dumps({**m, "input": {**m["input"], "shape": [None, 17, 1, 1]}}),
+     "input is"),
+    ("output for another size", lambda m: json.dumps({**m, "output": {"shape": [None, 1, 32, 32]}}), "output is"),
+    ("no files", lambda m: json.dumps({k: v for k, v in m.items() if k != "files"}), "files is None"),
+    ("a file without its digest", lambda m: json.dumps({**m, "files": {**m["files"], PARAMS: {"size": 1}}}),
+     "the record of generator.pdiparams"),
+    ("an unknown file", lambda m: json.dumps({**m, "files": {**m["files"], "other.bin": m["files"][PARAMS]}}),
+     "files is"),
+    ("a list", lambda m: "[]", "not the metadata of a paddle-dcgan export"),
+    ("deeply nested", lambda m: "[" * 50_000, "not JSON"),
+    ("not UTF-8", lambda m: "\udcff", "not JSON"),
+    ("huge", lambda m: json.dumps(m) + " " * MAX_METADATA_BYTES, "larger than 64 KiB"),
+]
+
+
+@pytest.mark.parametrize("what,change,fragment", BAD_METADATA, ids=[case[0] for case in BAD_METADATA])
+def test_metadata_that_no_export_writes_is_refused(exported, tmp_path, what, change, fragment):
+    folder, _ = exported
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    (bad / METADATA).write_bytes(change(read_metadata(folder)).encode("utf-8", "surrogateescape"))
+    with pytest.raises(UserError) as error:
+        read_metadata(bad)
+    assert fragment in str(error.value) and "tools/export.py" in str(error.value), str(error.value)
+
+
+def test_bad_metadata_through_the_tool(exported, tmp_path):
+    folder, _ = exported
+    for what, change, fragment in BAD_METADATA[:2] + BAD_METADATA[4:5]:  # a key twice, NaN, text for a number
+        bad = tmp_path / what.replace(" ", "_")
+        shutil.copytree(folder, bad)
+        (bad / METADATA).write_text(change(read_metadata(folder)))
+        result = run_tool("infer.py", "--engine", "onnx", "--export", str(bad), "--out", str(tmp_path / "o"),
+                          cwd=tmp_path, check=False)
+        assert_one_line_error(result, fragment, "export again")
+    assert not (tmp_path / "o").exists()
+
+
+def test_conditional_metadata_beside_a_program_without_labels(exported, tmp_path):
+    """--digit 7 is refused, not dropped, when metadata.json says conditional and the program takes no labels."""
+    folder, _ = exported
+    says_conditional = _copy_with_metadata(folder, tmp_path / "says_conditional", num_classes=10, labels_input=LABELS)
+    for engine, file in (("inference", PROGRAM), ("onnx", ONNX_FILE)):
+        result = run_tool("infer.py", "--engine", engine, "--export", str(says_conditional), "--digit", "7",
+                          "--out", str(tmp_path / "o"), cwd=tmp_path, check=False)
+        assert_one_line_error(result, "disagrees with its metadata.json", f"{file} takes z float32 [N, 16, 1, 1] ",
+                              "says z float32 [N, 16, 1, 1], labels int64 [N]", "export again")
+    assert not (tmp_path / "o").exists()
+
+
+def test_other_disagreements_between_metadata_and_program(exported, cond_exported, tmp_path):
+    folder, _ = exported
+    cases = [  # (export, metadata changes, fragment)
+        (cond_exported, {"num_classes": 0, "labels_input": None}, "takes z float32 [N, 16, 1, 1], labels int64 [N] "),
+        (folder, {"nz": 17, "input": {"name": "z", "shape": [None, 17, 1, 1], "dtype": "float32"}},
+         "says z float32 [N, 17, 1, 1]"),
+        (folder, {"channels": 3, "output": {"shape": [None, 3, 28, 28]}}, "returns float32 [2, 1, 28, 28]"),
+        (folder, {"image_size": 32, "output": {"shape": [None, 1, 32, 32]}}, "says float32 [2, 1, 32, 32]"),
+    ]
+    for i, (export, changes, fragment) in enumerate(cases):
+        edited = _copy_with_metadata(export, tmp_path / str(i), **changes)
+        for engine in (InferenceEngine, OnnxEngine):
+            with pytest.raises(UserError, match="disagrees") as error:
+                engine(edited, read_metadata(edited), "cpu")
+            assert fragment in str(error.value) and "export again" in str(error.value), str(error.value)
+    meta = read_metadata(cond_exported)
+    with pytest.raises(UserError, match="labels int32"):  # labels of another type than metadata.json says
+        check_program(cond_exported, PROGRAM, meta, inputs=[meta["input"], {**LABELS, "dtype": "int32"}])
+    with pytest.raises(UserError, match=r"outside \[-1, 1\]"):
+        check_program(cond_exported, PROGRAM, meta, output=np.full((2, 1, 28, 28), np.nan, np.float32))
 
 
 def test_export_errors_write_nothing(tiny_plain_run, tmp_path):
@@ -218,7 +374,7 @@ def test_export_again_replaces_the_folder(exported, tiny_plain_run, tmp_path):
              str(again), cwd=tmp_path)
     assert sorted(p.name for p in again.iterdir()) == ["generator.json", "generator.pdiparams", "metadata.json"]
     meta = read_metadata(again)
-    assert meta["files"]["onnx"] is None and meta["source"].endswith("step_00000010.pdckpt")
+    assert set(meta["files"]) == {PROGRAM, PARAMS} and meta["source"].endswith("step_00000010.pdckpt")
     assert set(meta["parity_max_abs_diff"]) == {"inference"}
     assert not list(tmp_path.glob(".again.tmp-*"))  # the staging folder is gone
 
@@ -259,22 +415,6 @@ def test_unconditional_export_refuses_labels(exported, tiny_plain_run):
     for engine in ("inference", "onnx"):
         with pytest.raises(UserError, match="unconditional .*takes no labels"):
             open_engine(engine, tiny_plain_run, folder, "cpu")(noise_for_seed(0, 2, 16), np.array([1, 2]))
-
-
-def test_metadata_from_before_num_classes_means_unconditional(exported, tmp_path):
-    folder, _ = exported
-    old = tmp_path / "old"
-    shutil.copytree(folder, old)
-    meta = json.loads((old / METADATA).read_text())
-    for key in ("num_classes", "labels_input"):
-        del meta[key]
-    (old / METADATA).write_text(json.dumps(meta))
-    assert read_metadata(old)["num_classes"] == 0
-    assert InferenceEngine(old, read_metadata(old), "cpu")(noise_for_seed(0, 2, 16)).shape == (2, 1, 28, 28)
-    meta["num_classes"] = -1
-    (old / METADATA).write_text(json.dumps(meta))
-    with pytest.raises(UserError, match="corrupt"):
-        read_metadata(old)
 
 
 def test_infer_tool_conditional_engines_agree(cond_exported, tiny_cond_run, tmp_path):

@@ -39,9 +39,10 @@ from ..data import mnist as data
 from . import metrics
 from ..files.run_folder import run_folder_of
 from .classifier import Classifier, find_classifier
-from ..config import MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
+from ..config import IMAGE_SIZES, MAX_SAMPLES, MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
 from ..device import select_device
 from ..errors import UserError
+from ..files.arrays import read_npy
 from ..files.io import make_folder, write_atomically, write_text
 from ..sampling.load import load_generator
 from .metrics import CONDITIONAL_KEY
@@ -73,18 +74,15 @@ def to_classifier_input(images: np.ndarray) -> np.ndarray:
     (28, 32, 64): 32 drops the 2-pixel padding, 64 is averaged down 2x2 then cropped.
     """
     images = np.asarray(images)
+    problem = _samples_problem(images.shape, images.dtype)
+    if problem:
+        raise UserError(f"samples {problem}")
     if images.ndim == 3:
         images = images[:, None]
-    if images.ndim != 4 or images.shape[1] != 1 or images.shape[2] != images.shape[3] \
-            or images.shape[2] not in (28, 32, 64):
-        raise UserError(f"samples must be [N, 1, S, S] or [N, S, S] grey images with S in 28, 32, 64; "
-                        f"got shape {list(images.shape)}")
     if images.dtype != np.uint8:
-        if not np.issubdtype(images.dtype, np.floating):
-            raise UserError(f"samples must be uint8 or float in [-1, 1], got {images.dtype}")
         low, high = float(images.min()), float(images.max())
-        if low < -1.001 or high > 1.001:
-            raise UserError(f"float samples must lie in [-1, 1] (the generator's Tanh range), "
+        if not -1.001 <= low <= high <= 1.001:  # written so that NaN fails it too
+            raise UserError(f"float samples must be finite and lie in [-1, 1] (the generator's Tanh range), "
                             f"got [{low:.3g}, {high:.3g}]; save uint8 pixels or rescale")
         images = to_uint8(images)  # quantise like real data
     size = images.shape[2]
@@ -94,6 +92,25 @@ def to_classifier_input(images: np.ndarray) -> np.ndarray:
         pooled = images.reshape(len(images), 1, 32, 2, 32, 2).mean((3, 5))
         images = np.rint(pooled[:, :, 2:30, 2:30]).astype(np.uint8)
     return np.ascontiguousarray(images)
+
+
+def _samples_problem(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+    """What keeps an array of ``shape`` and ``dtype`` from being samples (None if nothing): grey images
+    [N, 1, S, S] or [N, S, S], S in 28, 32, 64, uint8 or float, at most MAX_SAMPLES of them."""
+    grey = (shape[0], 1, *shape[1:]) if len(shape) == 3 else tuple(shape)
+    if len(grey) != 4 or grey[1] != 1 or grey[2] != grey[3] or grey[2] not in IMAGE_SIZES:
+        return f"must be [N, 1, S, S] or [N, S, S] grey images with S in 28, 32, 64; got shape {list(shape)}"
+    if shape[0] > MAX_SAMPLES:
+        return f"has {shape[0]:,} images, more than the {MAX_SAMPLES:,} scored at most; pass fewer"
+    if dtype != np.uint8 and dtype.kind != "f":
+        return f"must be uint8 or float in [-1, 1], got {dtype}"
+    return None
+
+
+def read_samples(path: str | Path) -> np.ndarray:
+    """A ``.npy`` of samples for :func:`evaluate`, read as data only (``files/arrays.py``): a pickle, an object
+    array, NaN or inf anywhere, a shape or type that is not samples, or a damaged file is a UserError."""
+    return read_npy(Path(path), "samples file", _samples_problem)
 
 
 @dataclass(frozen=True)
@@ -247,10 +264,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
     """
     started = time.perf_counter()
     if samples_path:
-        try:
-            samples = np.load(samples_path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"cannot read samples '{samples_path}' ({exc}); pass a .npy file") from None
+        samples = read_samples(samples_path)
         generator, source, trained_on, requested = None, Path(samples_path), "auto", len(samples)
     else:
         select_device(device)  # before loading, so the weights land on that device
@@ -260,7 +274,7 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
     folder_out = make_folder(Path(out) if out else run_folder_of(source) / "eval")
     scorer = make_scorer(reference, classifier_path, requested, seed)
     if generator is None:
-        result = scorer.score(samples[:scorer.n])
+        result = scorer.score(np.array(samples[:scorer.n]))  # only these are read into memory
     else:
         result = scorer.score_generator(generator, seed)
     full = report(result, scorer.floor(CONDITIONAL_KEY in result), scorer.classifier, str(source))

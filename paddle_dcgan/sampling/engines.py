@@ -32,7 +32,7 @@ from ..config import DEVICE_PATTERN
 from ..cpu_tuning import usable_cores
 from ..device import resolve_device, select_device
 from ..errors import UserError
-from ..files.export_folder import ONNX_FILE, PARAMS, PROGRAM, default_folder, read_metadata
+from ..files.export_folder import METADATA, ONNX_FILE, PARAMS, PREFIX, PROGRAM, default_folder, read_metadata
 from ..extras import require
 from ..files.io import native_output_captured
 from .load import load_generator
@@ -69,12 +69,19 @@ class Engine:
         return self._run(z, self.check_labels(labels, len(z)))
 
     def check_noise(self, z: Any) -> np.ndarray:
-        """``z`` as a contiguous float32 array, after checking it is [N, nz, 1, 1] with N >= 1."""
+        """``z`` as a contiguous float32 array, after checking it is [N, nz, 1, 1] with N >= 1, of finite numbers."""
         z = np.asarray(z)
         if z.ndim != 4 or z.shape[0] < 1 or z.shape[1:] != (self.nz, 1, 1):
             raise UserError(f"noise batch of shape {list(z.shape)} does not fit this generator; it takes "
                             f"[N, {self.nz}, 1, 1] float32 (N >= 1)")
-        return np.ascontiguousarray(z, dtype=np.float32)
+        if z.dtype.kind not in "fiu":
+            raise UserError(f"noise batch of type {z.dtype} is not real numbers; pass float32 noise")
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused below
+            z = np.ascontiguousarray(z, dtype=np.float32)
+        if not np.isfinite(z).all():
+            raise UserError("the noise batch holds NaN, inf or values beyond float32's range; every value must be "
+                            "a finite float32 number")
+        return z
 
     def check_labels(self, labels: Any, n: int) -> np.ndarray | None:
         """``labels`` as int64 [n] class ids (or float32 class weights [n, num_classes] where the engine
@@ -130,11 +137,13 @@ class DygraphEngine(Engine):
 class InferenceEngine(Engine):
     """``generator.json`` + ``.pdiparams`` run by Paddle Inference's predictor.
 
-    On CPU it uses as many math-library threads as there are usable cores and
-    tries oneDNN; if the oneDNN program fails on a first probe batch (Paddle 3.3's
-    PIR + oneDNN executor rejects some attributes: "ConvertPirAttribute2RuntimeAttribute
-    not support"), it logs one line and runs without oneDNN. On a CUDA build it
-    runs on the GPU that ``device`` selects.
+    Before first use the program's inputs and its output for a probe batch are
+    checked against ``metadata.json`` (:func:`check_program`). On CPU it uses as
+    many math-library threads as there are usable cores and tries oneDNN; if the
+    oneDNN program fails on the probe batch (Paddle 3.3's PIR + oneDNN executor
+    rejects some attributes: "ConvertPirAttribute2RuntimeAttribute not support"),
+    it logs one line and runs without oneDNN. On a CUDA build it runs on the GPU
+    that ``device`` selects.
     """
 
     name = "inference"
@@ -143,19 +152,21 @@ class InferenceEngine(Engine):
         place, _ = resolve_device(device)  # "cpu" or "gpu:N"
         self.gpu = int(place.split(":")[1]) if place.startswith("gpu") else None
         self.folder = folder
-        super().__init__(metadata["nz"], folder / PROGRAM, metadata.get("step", 0), "", metadata["num_classes"])
-        self.onednn = self.gpu is None
-        self.predictor = self._create()
-        try:
-            self._run(np.zeros((1, self.nz, 1, 1), np.float32), np.zeros(1, np.int64) if self.num_classes else None)
-        except Exception as exc:  # noqa: BLE001 - a oneDNN kernel failing for any reason
-            if not self.onednn:
-                raise UserError(f"export '{folder}' cannot run in Paddle Inference ({_first_line(exc)}); "
-                                "export it again with tools/export.py") from None
-            log.warning("Paddle Inference with oneDNN failed on this program (%s); running without oneDNN",
-                        _first_line(exc))
-            self.onednn = False
+        super().__init__(metadata["nz"], folder / PROGRAM, metadata["step"], "", metadata["num_classes"])
+        check_program(folder, PROGRAM, metadata, inputs=_paddle_inputs(folder))
+        for onednn in ((True, False) if self.gpu is None else (False,)):
+            self.onednn = onednn
             self.predictor = self._create()
+            try:
+                output = self._run(*probe_batch(metadata))
+                break
+            except Exception as exc:  # noqa: BLE001 - a oneDNN kernel failing for any reason
+                if not self.onednn:
+                    raise UserError(f"export '{folder}' cannot run in Paddle Inference ({_first_line(exc)}); "
+                                    "export it again with python tools/export.py") from None
+                log.warning("Paddle Inference with oneDNN failed on this program (%s); running without oneDNN",
+                            _first_line(exc))
+        check_program(folder, PROGRAM, metadata, output=output)
         where = (f"gpu:{self.gpu}" if self.gpu is not None else
                  f"cpu, {usable_cores()} threads, oneDNN {'on' if self.onednn else 'off'}")
         self.description = f"Paddle Inference {paddle.__version__} on {where}"
@@ -193,14 +204,15 @@ class InferenceEngine(Engine):
 
 class OnnxEngine(Engine):
     """``generator.onnx`` run by ONNX Runtime: on CPU with a thread per usable core, or on a GPU
-    where the installed onnxruntime has the CUDA provider (onnxruntime-gpu)."""
+    where the installed onnxruntime has the CUDA provider (onnxruntime-gpu). Its inputs and its
+    output for a probe batch are checked against ``metadata.json`` before first use."""
 
     name = "onnx"
 
     def __init__(self, folder: Path, metadata: dict[str, Any], device: str = "auto"):
         ort = require("onnxruntime")
         path = folder / ONNX_FILE
-        if not path.is_file():
+        if ONNX_FILE not in metadata["files"]:  # an ONNX file the metadata does not vouch for is not used
             raise UserError(f"export '{folder}' has no {ONNX_FILE}; write it with python tools/export.py --onnx")
         providers = _onnx_providers(ort, device)
         options = ort.SessionOptions()
@@ -211,13 +223,75 @@ class OnnxEngine(Engine):
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types for a damaged file
             raise UserError(f"'{path}' is corrupt ({_first_line(exc)}); write it again with "
                             "python tools/export.py --onnx") from None
+        check_program(folder, ONNX_FILE, metadata, inputs=[
+            {"name": node.name, "dtype": _ONNX_TYPES.get(node.type, node.type),
+             "shape": [d if isinstance(d, int) else None for d in node.shape]} for node in self.session.get_inputs()])
         self.input_names = [node.name for node in self.session.get_inputs()]  # z, then labels (export's order)
+        try:
+            output = self._run(*probe_batch(metadata))
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
+            raise UserError(f"'{path}' cannot run in ONNX Runtime ({_first_line(exc)}); write it again with "
+                            "python tools/export.py --onnx") from None
+        check_program(folder, ONNX_FILE, metadata, output=output)
         where = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
-        super().__init__(metadata["nz"], path, metadata.get("step", 0),
+        super().__init__(metadata["nz"], path, metadata["step"],
                          f"ONNX Runtime {ort.__version__} ({where}, {usable_cores()} threads)", metadata["num_classes"])
 
     def _run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         return self.session.run(None, dict(zip(self.input_names, (z, labels))))[0]
+
+
+_ONNX_TYPES = {"tensor(float)": "float32", "tensor(double)": "float64", "tensor(int64)": "int64",
+               "tensor(int32)": "int32"}  # ONNX Runtime's type names -> numpy's
+PROBE_SIZE = 2  # the probe batch: more than one, so that a program fixed to one image is caught
+
+
+def probe_batch(metadata: dict[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Zero noise (and class 0) for PROBE_SIZE images, shaped as ``metadata.json`` says the program takes them."""
+    labels = np.zeros(PROBE_SIZE, np.int64) if metadata["num_classes"] else None
+    return np.zeros((PROBE_SIZE, metadata["nz"], 1, 1), np.float32), labels
+
+
+def _paddle_inputs(folder: Path) -> list[dict[str, Any]]:
+    """The inputs ``generator.json`` declares: name, dtype and shape (None for a free dimension)."""
+    try:
+        with native_output_captured():
+            specs = paddle.jit.load(str(folder / PREFIX))._input_spec()
+    except Exception as exc:  # noqa: BLE001 - paddle raises several types for a damaged program
+        raise UserError(f"export '{folder}' is corrupt ({_first_line(exc)}); write it again with "
+                        "python tools/export.py") from None
+    return [{"name": spec.name, "dtype": str(spec.dtype).removeprefix("paddle."),
+             "shape": [None if d < 0 else int(d) for d in spec.shape]} for spec in specs]
+
+
+def check_program(folder: Path, file: str, metadata: dict[str, Any], inputs: list[dict[str, Any]] | None = None,
+                  output: np.ndarray | None = None) -> None:
+    """Refuse a program (``file``) that disagrees with ``metadata.json``: its ``inputs`` (name, dtype, shape)
+    must be the ones the metadata states, and its ``output`` for :func:`probe_batch` float32 images
+    [PROBE_SIZE, channels, image_size, image_size] in [-1, 1]. Without this, a disagreement is a crash inside
+    the engine or, worse, labels dropped without a word."""
+    fix = "export again with python tools/export.py --run RUN"
+    stated = f"{METADATA} (nz={metadata['nz']}, num_classes={metadata['num_classes']})"
+    if inputs is not None:
+        expected = [metadata["input"]] + ([metadata["labels_input"]] if metadata["num_classes"] else [])
+        if inputs != expected:
+            raise UserError(f"export '{folder}' disagrees with its {stated}: {file} takes {_described(inputs)} where "
+                            f"the metadata says {_described(expected)}; {fix}")
+    if output is not None:
+        size = metadata["image_size"]
+        shape = [PROBE_SIZE, metadata["channels"], size, size]
+        if list(output.shape) != shape or output.dtype != np.float32:
+            raise UserError(f"export '{folder}' disagrees with its {METADATA}: {file} returns {output.dtype} "
+                            f"{list(output.shape)} for {PROBE_SIZE} noise vectors where the metadata says float32 "
+                            f"{shape}; {fix}")
+        if not np.all(np.abs(output) <= 1.0 + 1e-6):  # also false for NaN
+            raise UserError(f"export '{folder}': {file} returns values outside [-1, 1] (or NaN) for zero noise; {fix}")
+
+
+def _described(specs: list[dict[str, Any]]) -> str:
+    """``z float32 [N, 16, 1, 1], labels int64 [N]``: inputs as a message names them, N for a free dimension."""
+    return ", ".join(f"{spec['name']} {spec['dtype']} [{', '.join('N' if d is None else str(d) for d in spec['shape'])}]"
+                     for spec in specs) or "no inputs"
 
 
 def _onnx_providers(ort, device: str) -> list:

@@ -25,7 +25,7 @@ import paddle
 from paddle.static import InputSpec
 
 from ..files.export_folder import (EXPORT_FORMAT, EXPORT_VERSION, FILES, METADATA, ONNX_FILE, PARAMS,
-                                   PREFIX, PROGRAM, default_folder, read_metadata)
+                                   PREFIX, PROGRAM, default_folder, digest, input_specs, read_metadata)
 from ..errors import UserError
 from ..extras import require
 from ..files.io import native_output_captured, write_atomically
@@ -86,27 +86,30 @@ def _measure_parity(generator: Generator, folder: Path, onnx: bool) -> dict[str,
 
 
 def _input_specs(generator: Generator) -> list[InputSpec]:
-    """z [N, nz, 1, 1] float32, then (conditional generators) labels [N] int64; N is free."""
-    specs = [InputSpec([None, generator.nz, 1, 1], "float32", "z")]
-    return specs + [InputSpec([None], "int64", "labels")] if generator.num_classes else specs
+    """z [N, nz, 1, 1] float32, then (conditional generators) labels [N] int64; N is free: the inputs
+    ``metadata.json`` states, which the engines check the program against."""
+    return [InputSpec(spec["shape"], spec["dtype"], spec["name"])
+            for spec in input_specs(generator.nz, generator.num_classes)]
 
 
-def _metadata(generator: Generator, info, onnx: bool) -> dict[str, Any]:
+def _metadata(generator: Generator, info, folder: Path) -> dict[str, Any]:
+    """What ``metadata.json`` holds, with the size and sha256 of each file already written to ``folder``."""
     with paddle.no_grad():
         one_label = paddle.zeros([1], "int64") if generator.num_classes else None
         channels, size = generator(paddle.zeros([1, generator.nz, 1, 1]), one_label).shape[1:3]
-    spec = {"name": "labels", "shape": [None], "dtype": "int64"} if generator.num_classes else None
+    specs = input_specs(generator.nz, generator.num_classes)
+    onnx = (folder / ONNX_FILE).exists()
     return {
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "nz": generator.nz, "image_size": int(size), "channels": int(channels), "model": info.model,
         "num_classes": generator.num_classes,
-        "input": {"name": "z", "shape": [None, generator.nz, 1, 1], "dtype": "float32"},
-        "labels_input": spec,  # the program's second input, for conditional generators only
+        "input": specs[0],
+        "labels_input": specs[1] if generator.num_classes else None,  # the second input of conditional generators
         "output": {"shape": [None, int(channels), int(size), int(size)], "range": [-1.0, 1.0]},
         "batchnorm": BATCHNORM_POLICY,
         "source": str(info.source.resolve()), "step": info.step, "dataset": info.dataset,
         "paddle_version": paddle.__version__,
-        "files": {"program": PROGRAM, "params": PARAMS, "onnx": ONNX_FILE if onnx else None},
+        "files": {name: digest(folder / name) for name in (PROGRAM, PARAMS) + ((ONNX_FILE,) if onnx else ())},
         "onnx_opset": ONNX_OPSET if onnx else None,
     }
 
@@ -141,7 +144,7 @@ def export_generator(source: str | Path, out: str | Path | None = None, onnx: bo
             paddle.jit.save(generator, str(staging / PREFIX), input_spec=_input_specs(generator))
         if onnx:
             (staging / ONNX_FILE).write_bytes(_onnx_bytes(staging / PROGRAM, staging / PARAMS))
-        metadata = _metadata(generator, info, onnx)
+        metadata = _metadata(generator, info, staging)
         _write_json(staging / METADATA, metadata)
         metadata["parity_max_abs_diff"] = _measure_parity(generator, staging, onnx)
         metadata["parity_samples"] = PARITY_SAMPLES

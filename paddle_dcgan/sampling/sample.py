@@ -20,6 +20,7 @@ from ..config import MAX_SAMPLES
 from ..random_streams import labels_for_seed, noise_for_seed
 from .engines import DygraphEngine, Engine
 from ..errors import UserError
+from ..files.arrays import read_npy
 from ..files.io import make_folder, reporting_write_errors
 from ..core.models import Generator
 from ..visualize import save_grid, save_walk_gif, to_uint8
@@ -140,14 +141,20 @@ def _walk_labels(engine: Engine, seed_a: int, seed_b: int, t: np.ndarray,
     return ((1 - t)[:, None] * one_hot[a] + t[:, None] * one_hot[b]).astype(np.float32)
 
 
-def load_noise(path: Path) -> np.ndarray:
-    """A noise batch saved with ``np.save``; its shape is checked by the engine that runs it."""
-    if not path.is_file():
-        raise UserError(f"noise file '{path}' not found; pass a .npy of shape [N, nz, 1, 1]")
-    try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        raise UserError(f"noise file '{path}' is not a numpy .npy array; save one with np.save") from None
+def load_noise(path: Path, nz: int) -> np.ndarray:
+    """A noise batch [N, nz, 1, 1] of floats saved with ``np.save``, read into memory as data only
+    (``files/arrays.py``): a pickle, an object array, NaN or inf, another shape or type, more than
+    MAX_SAMPLES vectors or a damaged file is a UserError. The engine casts it to float32."""
+    def problem(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
+        if len(shape) != 4 or shape[1:] != (nz, 1, 1) or not shape[0]:
+            return f"has shape {list(shape)}; this generator takes [N, {nz}, 1, 1] float32 (N >= 1)"
+        if shape[0] > MAX_SAMPLES:
+            return f"holds {shape[0]:,} noise vectors, more than the {MAX_SAMPLES:,} drawn at once; split it"
+        if dtype.kind != "f":
+            return f"holds {dtype} values; noise must be float (float32 is what the generator takes)"
+        return None
+
+    return np.array(read_npy(path, "noise file", problem))  # a copy in memory, the file closed
 
 
 def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed: int = 0,
@@ -170,7 +177,7 @@ def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed:
     if z_file is None:
         images, label = to_uint8(sample(engine, num, seed, digit)), f"seed{seed}"
     else:
-        z = engine.check_noise(load_noise(Path(z_file)))
+        z = engine.check_noise(load_noise(Path(z_file), engine.nz))
         images, label = to_uint8(generate(engine, z, _labels_to_draw(engine, len(z), seed, digit))), Path(z_file).stem
     if digit is not None:
         label += f"_digit{digit}"
