@@ -16,6 +16,7 @@ EXTRAS = {
     "paddle2onnx": ("export", "converting the exported generator to ONNX"),
     "onnxruntime": ("export", "running the ONNX generator"),
     "visualdl": ("dashboard", "the VisualDL dashboard (train.visualdl)"),
+    "gradio": ("demo", "the demo page (tools/demo.py)"),
 }
 
 
