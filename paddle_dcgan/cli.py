@@ -57,6 +57,14 @@ def add_generator_args(parser: argparse.ArgumentParser, device: bool = True) -> 
         parser.add_argument("--device", default="auto", help="auto, cpu, gpu or gpu:N")
 
 
+def output_folder(args: argparse.Namespace, name: str) -> str | None:
+    """``--out``; for ``--pretrained``, whose file lives inside the package, ``output/pretrained/<name>`` in the
+    working folder; else None (the tool's default: a folder of the run)."""
+    if getattr(args, "out", None):
+        return args.out
+    return f"output/pretrained/{name}" if getattr(args, "pretrained", False) else None
+
+
 def generator_source(args: argparse.Namespace) -> str:
     if getattr(args, "pretrained", False):
         from .sampling.load import PRETRAINED

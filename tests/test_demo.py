@@ -61,8 +61,8 @@ def test_bad_input_is_one_error_line(tmp_path):
     assert_one_line_error(demo_tool("--port", "0", cwd=tmp_path), "--port", "from 1 to 65,535")
     assert_one_line_error(demo_tool("--port", "http", cwd=tmp_path), "--port", "whole number")
     pytest.importorskip("gradio", reason=GRADIO_MISSING)
-    # without --run the page looks for output/dcgan, which this folder lacks
-    assert_one_line_error(demo_tool("--port", str(free_port()), cwd=tmp_path), "output/dcgan", "train first")
+    assert_one_line_error(demo_tool("--run", str(tmp_path / "none"), "--port", str(free_port()), cwd=tmp_path),
+                          "none", "train first")
 
 
 def test_port_in_use_is_one_error_line(tmp_path):

@@ -130,6 +130,28 @@ def test_idx_files(tmp_path, inputs):
         read_idx(tmp_path / "bomb.gz")
 
 
+def test_samples_files(tmp_path, inputs):
+    from paddle_dcgan.evaluation.evaluate import read_samples
+
+    path = tmp_path / "s.npy"
+    np.save(path, np.zeros((100, 1, 28, 28), np.float32))
+    _fuzz(read_samples, path.read_bytes(), path, inputs, seed=10)
+
+
+def test_export_metadata(tiny_run, tmp_path, inputs):
+    """metadata.json of a real export, mutated; the files it lists stay intact."""
+    import shutil
+
+    from paddle_dcgan.files.export_folder import METADATA, read_metadata
+    from paddle_dcgan.sampling.export import export_generator
+
+    folder, _ = export_generator(tiny_run, tmp_path / "export")
+    original = (folder / METADATA).read_bytes()
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    _fuzz(lambda p: read_metadata(p.parent), original, copy / METADATA, inputs * 2, seed=11)
+
+
 def test_noise_files(tmp_path, inputs):
     path = tmp_path / "z.npy"
     np.save(path, np.zeros((4, 16, 1, 1), np.float32))

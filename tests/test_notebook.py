@@ -24,6 +24,7 @@ def test_quickstart_notebook_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     for source in cells:
         exec(compile(source, "quickstart.ipynb", "exec"), namespace)  # noqa: S102
+    assert namespace["digits"].shape == (100, 1, 28, 28) and namespace["shipped"].scores["fid"] > 0  # first cell
     assert namespace["images"].shape == (64, 1, 28, 28)
     assert namespace["info"].step == namespace["cfg"].train.epochs * 62  # 4,000 subset digits / 64 per batch
     assert os.path.exists(tmp_path / "output" / "quickstart" / "progress.gif")

@@ -1,6 +1,6 @@
 """A local web page to play with a trained generator: a grid of digits and a latent walk.
 
-python tools/demo.py                          # the generator of output/dcgan, on http://127.0.0.1:7860
+python tools/demo.py                          # the shipped generator, on http://127.0.0.1:7860
 python tools/demo.py --run output/cdcgan --port 8000
 python tools/demo.py --checkpoint output/dcgan/generator_best.pdparams
 
@@ -15,7 +15,7 @@ from paddle_dcgan import cli
 def main() -> None:
     parser = cli.parser(__doc__)
     cli.add_generator_args(parser)
-    parser.set_defaults(run=None)  # None: the page's own default generator (sampling/demo.py)
+    parser.set_defaults(run=None)  # None: the generator that ships in the package
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to serve on; 0.0.0.0 shows the page to other machines too")
     parser.add_argument("--port", type=cli.whole_number(1, 65535), default=7860, help="port to serve on")

@@ -49,7 +49,8 @@ def main() -> None:
         return
     with holding_notices() as notices:  # a failed check prints only its error line
         report, out = evaluation.evaluate(cli.generator_source(args), args.samples, args.data, args.data_dir,
-                                          args.classifier, args.num, args.seed, args.out, args.device)
+                                          args.classifier, args.num, args.seed, cli.output_folder(args, "eval"),
+                                          args.device)
     show_notices(notices)
     print(evaluation.format_table([report], [Path(report["source"]).name]))
     print(f"{report['num_samples']} samples scored against {report['reference']} in "

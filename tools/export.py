@@ -21,7 +21,7 @@ def main() -> None:
 
     from paddle_dcgan.sampling.export import export_generator
 
-    folder, meta = export_generator(cli.generator_source(args), args.out, args.onnx)
+    folder, meta = export_generator(cli.generator_source(args), cli.output_folder(args, "export"), args.onnx)
     parity = ", ".join(f"{name} {diff:.1e}" for name, diff in meta["parity_max_abs_diff"].items())
     print(f"exported {meta['source']} (step {meta['step']}) -> {folder} "
           f"(max abs difference to dygraph on {meta['parity_samples']} samples: {parity})")

@@ -63,8 +63,7 @@ def main() -> None:
     from paddle_dcgan.sampling.engines import open_engine, output_folder
 
     engine = open_engine(args.engine, cli.generator_source(args), args.export, args.device)
-    # the shipped generator lives inside the package: its pictures go to the working directory instead
-    out = Path(args.out) if args.out else Path("output/pretrained/infer") if args.pretrained else output_folder(engine)
+    out = Path(cli.output_folder(args, "infer") or output_folder(engine))
     if args.interpolate:
         written = sampling.write_interpolation(engine, out, *args.interpolate, steps=args.steps, digits=args.digits)
         what = f"{args.steps}-step walk"

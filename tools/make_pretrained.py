@@ -30,9 +30,9 @@ def main() -> None:
     generator, info = load_generator(args.run)
     report, _ = evaluate(str(info.source), dataset="mnist_yardstick", num_samples=10000, seed=0,
                          out=str(Path(args.run) / "eval"))
-    keys = ("fid", "mnist_score", "precision", "recall", "conditional_accuracy", "num_samples", "reference",
-            "classifier")
-    scores = {k: report[k] for k in keys if k in report}
+    measured = report["samples"]
+    scores = {k: measured[k] for k in ("fid", "mnist_score", "precision", "recall", "conditional_accuracy")}
+    scores.update({k: report[k] for k in ("num_samples", "reference", "classifier")}, seed=0)
     out = Path(args.out) if args.out else PRETRAINED
     out.parent.mkdir(parents=True, exist_ok=True)
     save_generator(generator, info.model, info.dataset, info.step, out, scores=scores, made_by=TRAINED_BY)

@@ -23,7 +23,6 @@ import numpy as np
 from ..errors import UserError
 from ..extras import require
 
-DEFAULT_SOURCE = "output/dcgan"  # the generator the page shows when neither --run nor --checkpoint is given
 GRID_COLUMNS = 8  # the grid holds GRID_COLUMNS x GRID_COLUMNS digits
 WALK_STEPS = 16  # images along the latent walk; the slider picks one
 WALK_COLUMNS = 8  # the whole walk is shown in rows of this many images
@@ -44,10 +43,12 @@ def load_gradio():
 
 
 def open_generator(source: str | None, device: str = "auto"):
-    """The engine the page draws from: ``source`` (a run folder, generator.pdparams or .pdckpt), or the default."""
+    """The engine the page draws from: ``source`` (a run folder, generator.pdparams or .pdckpt), or the generator
+    that ships in the package."""
     from .engines import open_engine
+    from .load import PRETRAINED
 
-    return open_engine("dygraph", DEFAULT_SOURCE if source is None else source, device=device)
+    return open_engine("dygraph", PRETRAINED if source is None else source, device=device)
 
 
 def check_address(host: str, port: int) -> None:
@@ -156,8 +157,12 @@ def build(engine, title: str):
 
 def launch(engine, host: str, port: int) -> None:
     """Serve the page for ``engine`` on ``host:port`` until interrupted."""
+    from .load import PRETRAINED
+
     kind = f"conditional: {engine.num_classes} digits" if engine.num_classes else "unconditional"
-    blocks = build(engine, f"Generator `{engine.source}`, step {engine.step} ({kind}).")
+    shipped = engine.source.resolve() == PRETRAINED
+    name = "the generator that ships with paddle-dcgan" if shipped else f"`{engine.source}`"
+    blocks = build(engine, f"Generator: {name}, step {engine.step} ({kind}).")
     # No share link, no server-side rendering (a Node process), no footer links to gradio.app, no monitoring
     # page, no history kept in the browser: a page served from this machine that needs nothing else.
     # Digits are enlarged on the server; the browser scales them without blurring.
