@@ -147,7 +147,7 @@ def test_every_line_link_quotes_code_those_lines_hold():
 def test_the_page_shows_the_filter_picture_and_how_to_draw_it():
     text = PAGE.read_text(encoding="utf-8")
     assert "](d_filters.png)" in text
-    assert "python tools/draw_filters.py --run output/dcgan --out docs/d_filters.png" in text
+    assert "python tools/draw_filters.py --run output/cdcgan --out docs/d_filters.png" in text
 
 
 # ---------------------------------------------------------------- tools/draw_filters.py

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import paddle
@@ -359,7 +360,7 @@ def _fail_nth_write(monkeypatch, module, name, n):
 
 
 @pytest.mark.parametrize("module, name, nth, folder", [
-    (paddle, "save", 3, "checkpoints"),  # 1st: checkpoint of step 10, 2nd: its generator file, 3rd: step 20
+    (Path, "write_bytes", 3, "checkpoints"),  # 1st: checkpoint of step 10, 2nd: its generator file, 3rd: step 20
     (Image.Image, "save", 4, "samples"),  # grid, GIF, loss curve (matplotlib uses Pillow) of epoch 1, grid of 2
 ])
 def test_a_full_disk_is_one_error_naming_the_folder(tiny_data, tmp_path, monkeypatch, module, name, nth, folder):

@@ -155,7 +155,7 @@ def test_export_metadata(tiny_run, tmp_path, inputs):
 def test_noise_files(tmp_path, inputs):
     path = tmp_path / "z.npy"
     np.save(path, np.zeros((4, 16, 1, 1), np.float32))
-    _fuzz(load_noise, path.read_bytes(), path, inputs, seed=8)
+    _fuzz(lambda p: load_noise(p, 16), path.read_bytes(), path, inputs, seed=8)
 
 
 TUNING_READER = r"""

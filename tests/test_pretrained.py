@@ -9,6 +9,7 @@ import paddle_dcgan
 from conftest import ROOT, run_tool
 from paddle_dcgan.evaluation.classifier import default_classifier_path, load_classifier
 from paddle_dcgan.evaluation.evaluate import to_classifier_input
+from paddle_dcgan.visualize import to_uint8
 
 
 def test_the_shipped_generator_draws_the_digit_asked_for():
@@ -28,7 +29,7 @@ def test_infer_and_paddle_hub_give_the_shipped_generator(tmp_path):
                       cwd=tmp_path)
     samples = np.load(next((tmp_path / "out").glob("*.npy")))
     generator, _ = paddle_dcgan.load_pretrained()
-    np.testing.assert_array_equal(samples, paddle_dcgan.sample(generator, 16, seed=0, digit=7))
+    np.testing.assert_array_equal(samples, to_uint8(paddle_dcgan.sample(generator, 16, seed=0, digit=7)))
     assert "Traceback" not in result.stderr
     hub = paddle.hub.load(str(ROOT), "generator", source="local", pretrained=True)
     z = paddle.randn([4, hub.nz, 1, 1])
