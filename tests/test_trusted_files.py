@@ -82,6 +82,9 @@ def test_the_conversion_opens_a_pickle_only_when_asked(tmp_path):
     result = run_tool("convert_legacy.py", str(crafted), cwd=tmp_path, check=False)
     assert_one_line_error(result, "paddle-dcgan 0.1 file", "nothing was converted")
     assert crafted.read_bytes().startswith(b"\x80")  # left as it was
+    other = tmp_path / "notes.txt"
+    other.write_text("not a model file")
+    assert_one_line_error(run_tool("convert_legacy.py", str(other), cwd=tmp_path, check=False), "notes.txt", "corrupt")
     help_text = run_tool("convert_legacy.py", "--help", cwd=tmp_path).stdout
     assert "runs whatever code" in help_text and "trust" in help_text
 

@@ -26,7 +26,8 @@ def main() -> None:
     from pathlib import Path
 
     from paddle_dcgan.errors import UserError
-    from paddle_dcgan.files.legacy import convert, is_legacy
+    from paddle_dcgan.files.io import load_tagged
+    from paddle_dcgan.files.legacy import FORMATS, convert, is_legacy
 
     files = []
     for given in map(Path, args.paths):
@@ -41,6 +42,7 @@ def main() -> None:
             raise UserError(f"'{given}' not found; pass a file of paddle-dcgan 0.1 or a run folder")
     for file in files:
         if not is_legacy(file):
+            load_tagged(file, FORMATS)  # anything but a current paddle-dcgan file is one error line
             print(f"{file}: already in the current format")
             continue
         kept = convert(file)

@@ -116,7 +116,7 @@ def decode(data: bytes) -> dict[str, Any]:
     if not _has_header(data):
         if is_legacy(data):
             raise Damaged("legacy")
-        raise Damaged("it is not a paddle-dcgan file (no safetensors header)")
+        raise Damaged("no safetensors header")
     (size,) = struct.unpack("<Q", data[:8])
     try:
         header = json.loads(data[8:8 + size].decode("utf-8"), object_pairs_hook=_no_duplicates)
@@ -124,7 +124,7 @@ def decode(data: bytes) -> dict[str, Any]:
         raise Damaged(f"its header is not valid JSON ({str(exc)[:60]})") from None
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or not isinstance(meta.get(MAGIC_KEY), str) or not isinstance(meta.get(DIGEST_KEY), str):
-        raise Damaged("it is not a paddle-dcgan file (no paddle-dcgan header)")
+        raise Damaged("no paddle-dcgan header")
     try:
         from safetensors.numpy import load
 
