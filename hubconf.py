@@ -28,7 +28,8 @@ def generator(run: str = "output/dcgan", checkpoint: str = "", pretrained: bool 
 
     Its ``nz`` attribute is the length of the noise it takes: z [N, nz, 1, 1] float32. Its
     ``num_classes`` is 0 for an unconditional generator, else the number of classes whose ids
-    (labels [N] int64) it takes as its second argument.
+    (labels [N] int64) it takes as its second argument; ``class_names`` names them by index
+    (the digits, or the class folders of a model trained on your own pictures).
     """
     from paddle_dcgan.config import check_path
     from paddle_dcgan.sampling.load import PRETRAINED, load_generator

@@ -27,12 +27,15 @@ import yaml
 
 from .errors import UserError
 
-DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist")
+DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist", "folder")
 MNIST_VARIANTS = ("auto", "mnist", "mnist_subset")  # their generators are scored on the MNIST yardstick by default
 MNIST_YARDSTICK = "mnist_yardstick"  # the shipped reference for MNIST digits (data.mnist.YARDSTICK_DIR, evaluation/evaluate.py)
 EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
-NUM_CLASSES = (0, 10)  # model.num_classes: unconditional, or one class per digit (MNIST and Fashion-MNIST have 10)
+MAX_CLASSES = 1000  # model.num_classes: class folders one model can be conditioned on
+CHANNELS = (1, 3)  # model.channels: grey or colour
+# keys that also take the word auto, and the number that stands for it (the data decides: data/sources.py)
+AUTO_VALUES = {"model.channels": 0, "model.num_classes": -1}
 AMP_MODES = ("off", "float16", "bfloat16")
 KERNELS = ("auto", "onednn", "paddle", "stock")  # train.kernels (paddle_dcgan/kernels)
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
@@ -58,13 +61,14 @@ class ModelConfig:
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
     sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sampling/batchnorm.py)
-    num_classes: int = 10  # 10 = conditional: G draws the digit asked for, D judges (image, digit) pairs; 0 = plain DCGAN
+    num_classes: int = -1  # auto (-1) = the data's classes: 10 for digits, one per class folder; conditional: G draws the class asked for, D judges (image, class) pairs; 0 = plain DCGAN
+    channels: int = 0  # image channels: 1 grey, 3 colour; auto (0) = colour when any training image is
 
 
 @dataclass
 class DataConfig:
-    name: str = "auto"  # auto | mnist | mnist_subset | fashion_mnist; auto = mnist if on disk, else mnist_subset
-    dir: str = ""  # folder holding the gzip IDX files; "" = paddle's cache (~/.cache/paddle/dataset/<name>)
+    name: str = "auto"  # auto | mnist | mnist_subset | fashion_mnist | folder (your pictures in data.dir); auto = mnist if on disk, else mnist_subset
+    dir: str = ""  # folder holding the gzip IDX files, or with data.name=folder your pictures (data/folder.py); "" = paddle's cache (~/.cache/paddle/dataset/<name>)
     download: bool = False  # fetch missing mnist / fashion_mnist files with paddle's downloader
     download_timeout: float = 120.0  # seconds after which a download is abandoned (paddle's own has no limit)
 
@@ -281,6 +285,8 @@ def _set(cfg: Config, dotted: str, value: Any, given: set[str] | None = None) ->
                                 "dropped; keep one")
             given.add(dotted)
         target = eval_type(_field_types(node)[part])
+        if value == "auto" and dotted in AUTO_VALUES:
+            value = AUTO_VALUES[dotted]
         setattr(node, part, _coerce(dotted, value, target))
 
 
@@ -406,8 +412,11 @@ def validate(cfg: Config) -> None:
     _check(m.image_size in IMAGE_SIZES, "model.image_size", m.image_size, "28, 32 or 64")
     for key, most in (("nz", MAX_NZ), ("ngf", MAX_WIDTH), ("ndf", MAX_WIDTH)):
         _check(1 <= getattr(m, key) <= most, f"model.{key}", getattr(m, key), f"an integer from 1 to {most:,}")
-    _check(m.num_classes in NUM_CLASSES, "model.num_classes", m.num_classes,
-           "0 (unconditional) or 10 (conditional on the digit)")
+    _check(m.num_classes == AUTO_VALUES["model.num_classes"] or 0 <= m.num_classes <= MAX_CLASSES,
+           "model.num_classes", m.num_classes,
+           f"auto (the data's classes), 0 (unconditional) or a class count up to {MAX_CLASSES}")
+    _check(m.channels == AUTO_VALUES["model.channels"] or m.channels in CHANNELS, "model.channels", m.channels,
+           "auto (colour when any image is), 1 (grey) or 3 (colour)")
     _check(d.name in DATASETS, "data.name", d.name, " | ".join(DATASETS))
     _check(0 < d.download_timeout <= MAX_TIMEOUT, "data.download_timeout", d.download_timeout,
            f"seconds > 0, at most {MAX_TIMEOUT:,.0f}")
@@ -441,7 +450,7 @@ def validate(cfg: Config) -> None:
 # Keys that must match between a checkpoint and the config that resumes it:
 # they change the shapes of the weights or what the optimiser and the step mean.
 RESUME_KEYS = (
-    "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf", "model.num_classes",
+    "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf", "model.num_classes", "model.channels",
     "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "train.batch_size",
     "train.ema_decay", "train.real_label",
 )
@@ -456,7 +465,7 @@ def _lookup(cfg_dict: dict[str, Any], dotted: str) -> Any:
 
 # What a key meant before it existed, where its default has changed since: checkpoints written then
 # lack it. Conditional models came with model.num_classes; its default became 10 later.
-BEFORE_THE_KEY = {"model.num_classes": 0}
+BEFORE_THE_KEY = {"model.num_classes": 0, "model.channels": 1}
 
 
 def get(cfg_dict: dict[str, Any], dotted: str) -> Any:

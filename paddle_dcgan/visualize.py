@@ -49,9 +49,14 @@ def _write_gif(frames: list[Image.Image], path: Path, durations: list[int]) -> N
                                               duration=durations, loop=0))
 
 
+def _palette(image: Image.Image) -> Image.Image:
+    """A frame in GIF's 256-colour palette: grey as it is, colour through an adaptive palette of its own."""
+    return image.convert("P") if image.mode == "L" else image.convert("RGB").quantize(256, dither=Image.Dither.NONE)
+
+
 def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -> None:
     """Animate the per-epoch grids at native resolution; the last frame is held three times as long."""
-    frames = [Image.open(p).reduce(2).convert("P") for p in frame_paths]  # grids are saved at 2x
+    frames = [_palette(Image.open(p).reduce(2)) for p in frame_paths]  # grids are saved at 2x
     if not frames:
         return
     _write_gif(frames, path, [ms_per_frame] * (len(frames) - 1) + [ms_per_frame * 3])
@@ -59,7 +64,7 @@ def save_gif(frame_paths: Sequence[Path], path: Path, ms_per_frame: int = 400) -
 
 def save_walk_gif(images_uint8: np.ndarray, path: Path, scale: int = 4, ms_per_frame: int = 120) -> None:
     """Animate images [N, C, H, W] uint8 (a latent walk) forth and back, ``scale`` times enlarged."""
-    frames = [_pil(image.transpose(1, 2, 0), scale).convert("P") for image in images_uint8]
+    frames = [_palette(_pil(image.transpose(1, 2, 0), scale)) for image in images_uint8]
     frames += frames[-2:0:-1]  # back again without repeating the ends, so the loop is seamless
     _write_gif(frames, path, [ms_per_frame] * len(frames))
 

@@ -8,6 +8,7 @@ from PIL import Image
 import paddle_dcgan
 from paddle_dcgan.files.checkpoint import list_checkpoints, load_checkpoint
 from paddle_dcgan.config import RESUME_KEYS, Config, load_config
+from paddle_dcgan.data.sources import AUTO_CLASSES
 from paddle_dcgan.sampling.engines import DygraphEngine
 from paddle_dcgan.errors import UserError
 from paddle_dcgan.sampling.load import load_generator
@@ -35,14 +36,16 @@ def unconditional():
 
 def test_cdcgan_config_is_a_small_diff_over_the_defaults():
     cfg = load_config(str(ROOT / "configs" / "cdcgan.yaml"))
-    assert cfg.run_name == "cdcgan" and cfg.model.num_classes == 10 and cfg.train.epochs == 60
+    assert cfg.run_name == "cdcgan" and cfg.model.num_classes == AUTO_CLASSES and cfg.train.epochs == 60
     cfg.run_name, cfg.train.epochs = "dcgan", 40
     assert cfg == load_config(None)  # nothing else differs: the default model is the conditional one
-    assert Config().model.num_classes == 10 and "model.num_classes" in RESUME_KEYS
+    assert Config().model.num_classes == AUTO_CLASSES and "model.num_classes" in RESUME_KEYS
     plain = load_config(str(ROOT / "configs" / "dcgan_plain.yaml"))
     assert plain.model.num_classes == 0  # the tutorial's unconditional DCGAN stays one file away
-    with pytest.raises(UserError, match="'model.num_classes' = 5 is out of range; allowed: 0 .* or 10"):
-        load_config(None, ["model.num_classes=5"])
+    for bad in ("1001", "-2", "ten"):
+        with pytest.raises(UserError, match="model.num_classes"):
+            load_config(None, [f"model.num_classes={bad}"])
+    assert load_config(None, ["model.num_classes=auto"]).model.num_classes == AUTO_CLASSES
 
 
 def test_fake_labels_have_their_own_stream():
@@ -85,10 +88,17 @@ def test_sample_without_a_digit_draws_labels_from_the_seed(conditional):
     assert (labels_for_seed(5, 20, 10) != drawn[:20]).any()
 
 
-@pytest.mark.parametrize("digit", [-1, 10, True, 3.0, "7"])
+@pytest.mark.parametrize("digit", [-1, 10, True, 3.0, "10"])
 def test_bad_digits(conditional, digit):
     with pytest.raises(UserError, match="digit must be an integer from 0 to 9"):
         sample(conditional, 2, digit=digit)
+
+
+def test_a_digit_by_its_class_name(conditional):
+    """The digit models' classes are named "0" .. "9": a name is its index."""
+    assert (sample(conditional, 2, digit="7") == sample(conditional, 2, digit=7)).all()
+    with pytest.raises(UserError, match="no class named 'seven'; its classes are 0, 1, 2"):
+        sample(conditional, 2, digit="seven")
 
 
 def test_an_unconditional_generator_refuses_a_digit(unconditional):
@@ -165,7 +175,7 @@ def test_infer_conditional_errors(tiny_cond_run, tiny_plain_run, tmp_path):
     out = ["--out", str(tmp_path / "o")]
     cond = ["--run", str(tiny_cond_run), *out]
     assert_one_line_error(run_tool("infer.py", *cond, "--digit", "10", cwd=tmp_path, check=False),
-                          "digit must be an integer from 0 to 9, got 10")
+                          "digit must be an integer from 0 to 9 (or a class name), got 10")
     assert_one_line_error(run_tool("infer.py", "--run", str(tiny_plain_run), *out, "--digit", "3", cwd=tmp_path,
                                    check=False), "unconditional", "cannot be asked for a digit")
     assert_one_line_error(run_tool("infer.py", "--run", str(tiny_plain_run), *out, "--digit-grid", cwd=tmp_path,

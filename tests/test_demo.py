@@ -101,6 +101,20 @@ def test_page_of_an_unconditional_generator():
     assert [choice[1] for choice in radios[0].choices] == [demo.ANY]
 
 
+def test_page_of_named_classes():
+    """A generator of named classes offers its names, and a name draws what sample() draws for it."""
+    gr = pytest.importorskip("gradio", reason=GRADIO_MISSING)
+    G = Generator(28, 16, 8, num_classes=3)
+    G.eval()
+    G.class_names = ("cat", "dog", "owl")
+    page = demo.Page(G)
+    assert np.array_equal(page.grid("owl", 5), demo.picture(sample(G, 64, seed=5, digit=2), 8))
+    assert not np.array_equal(page.grid("owl", 5), page.grid("cat", 5))
+    radios = [block for block in demo.build(G, "test").blocks.values() if isinstance(block, gr.Radio)]
+    assert [choice[1] for choice in radios[0].choices] == [demo.ANY, "cat", "dog", "owl"]
+    assert radios[0].label == "class"
+
+
 # --- the page in a browser ----------------------------------------------------------------------
 
 

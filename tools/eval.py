@@ -8,6 +8,8 @@ python tools/eval.py [--run output/dcgan] [-n 10000]        # table + eval.json 
 python tools/eval.py --samples samples.npy                  # against the MNIST yardstick
 python tools/eval.py --run output/fashion --classifier fashion.pdclf   # Fashion-MNIST's own test split
 python tools/eval.py --run output/dcgan                      # a conditional run (the default) adds conditional accuracy, per-digit FID
+python tools/eval.py --run output/pets                       # trained on a labelled folder: its held-out tenth,
+                                                             # with output/classifiers/<folder>.pdclf (train_classifier.py)
 python tools/eval.py --compare runA/eval/eval.json runB/eval/eval.json
 """
 
@@ -27,7 +29,8 @@ def main() -> None:
                              "or a dataset's test split (default: the yardstick for MNIST generators and --samples, "
                              "else the generator's dataset)")
     parser.add_argument("--data-dir", type=cli.path, default="",
-                        help="folder with the dataset's IDX files (as data.dir)")
+                        help="folder with the dataset's IDX files, or with --data folder a labelled folder of "
+                             "pictures (as data.dir)")
     parser.add_argument("--classifier", type=cli.path, default="",
                         help=".pdclf file (default: the one for the dataset in "
                              "paddle_dcgan/evaluation/classifiers/; mnist.pdclf for the yardstick)")

@@ -13,6 +13,9 @@ Conditional models (model.num_classes=10: the default, and configs/cdcgan.yaml) 
 python tools/infer.py --run output/dcgan --digit 7 -n 64                # 64 sevens: grid_seed0_digit7.png
 python tools/infer.py --run output/dcgan --digit-grid                   # row d = digit d: digit_grid_seed0.png
 python tools/infer.py --run output/dcgan --interpolate 3 7 --digits 1 4  # a walk from a 1 to a 4
+
+A model trained on a folder of pictures names its classes after the sub-folders:
+python tools/infer.py --run output/pets --class cat -n 16               # by name (or by index: --class 0)
 """
 
 from pathlib import Path
@@ -39,18 +42,23 @@ def main() -> None:
     what.add_argument("--interpolate", type=cli.whole_number(0), nargs=2, metavar=("SEED_A", "SEED_B"),
                       help="write a latent walk (slerp) from seed A's digit to seed B's as a PNG strip and a GIF")
     parser.add_argument("--steps", type=int, default=10, help="images in the --interpolate walk")
-    parser.add_argument("--digit", type=int, help="conditional models: draw only this digit (0-9); without it "
-                                                  "the digits are drawn at random from the seed")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--digit", type=int, help="conditional models: draw only this digit (0-9); without it "
+                                                 "the digits are drawn at random from the seed")
+    which.add_argument("--class", dest="class_", metavar="NAME_OR_INDEX",
+                       help="conditional models: draw only this class, by name (a class folder's name) or index")
     parser.add_argument("--digit-grid", action="store_true", help="conditional models: a 10 x 10 grid, row d "
                                                                   "digit d, each column one noise vector from --seed")
-    parser.add_argument("--digits", type=int, nargs=2, metavar=("A", "B"),
-                        help="conditional models, with --interpolate: walk from digit A to digit B "
-                             "(default: the digits the two seeds draw)")
+    parser.add_argument("--digits", nargs=2, metavar=("A", "B"),
+                        help="conditional models, with --interpolate: walk from class A to class B, by index or "
+                             "name (default: the classes the two seeds draw)")
     parser.add_argument("--out", type=cli.path, help="output folder (default: <run>/infer)")
     parser.add_argument("--individual", action="store_true", help="also write one PNG per digit")
     parser.add_argument("--npy", action="store_true", help="also write samples_<seed or noise file>.npy "
                                                            "(uint8 [N, C, H, W])")
     args = parser.parse_args()
+    if args.class_ is not None:
+        args.digit = args.class_
     if args.digit_grid and (args.z or args.interpolate or args.digit is not None):
         parser.error("--digit-grid draws every digit from --seed's noise; drop --z, --interpolate and --digit")
     if args.digit is not None and args.interpolate:

@@ -38,7 +38,7 @@ import numpy as np
 from ..data import mnist as data
 from . import metrics
 from ..files.run_folder import run_folder_of
-from .classifier import Classifier, find_classifier
+from .classifier import Classifier, classifier_data, find_classifier, folder_dataset
 from ..config import IMAGE_SIZES, MAX_SAMPLES, MIN_EVAL_SAMPLES, MNIST_VARIANTS, MNIST_YARDSTICK
 from ..device import select_device
 from ..errors import UserError
@@ -94,6 +94,29 @@ def to_classifier_input(images: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(images)
 
 
+def to_folder_input(images: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """Generated images (float in [-1, 1] or uint8, [N, C, S, S]) -> uint8 [N, channels, size, size], resized
+    with the filter data/folder.py reads pictures with, grey repeated or colour turned to luma as needed."""
+    from PIL import Image
+
+    from ..data.folder import with_channels
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[1] not in (1, 3):
+        raise UserError(f"samples must be [N, 1 or 3, S, S] images; got shape {list(images.shape)}")
+    if images.dtype != np.uint8:
+        images = to_uint8(images)
+    images = with_channels(images, channels)
+    if images.shape[2:] == (size, size):
+        return np.ascontiguousarray(images)
+    out = np.empty((len(images), channels, size, size), np.uint8)
+    for i, image in enumerate(images):
+        picture = Image.fromarray(image[0] if channels == 1 else image.transpose(1, 2, 0))
+        resized = np.asarray(picture.resize((size, size), Image.LANCZOS))
+        out[i] = resized[None] if channels == 1 else resized.transpose(2, 0, 1)
+    return out
+
+
 def _samples_problem(shape: tuple[int, ...], dtype: np.dtype) -> str | None:
     """What keeps an array of ``shape`` and ``dtype`` from being samples (None if nothing): grey images
     [N, 1, S, S] or [N, S, S], S in 28, 32, 64, uint8 or float, at most MAX_SAMPLES of them."""
@@ -140,6 +163,10 @@ def choose_reference(requested: str | None, trained_on: str, data_dir: str = "")
         data_dir: a folder with the dataset's IDX files (as ``data.dir``).
     """
     name = requested or (MNIST_YARDSTICK if trained_on in MNIST_VARIANTS and not data_dir else trained_on)
+    if name == "folder":
+        if not data_dir:
+            raise UserError("scoring against a folder of pictures needs the folder: add --data-dir PATH")
+        return folder_reference(Path(data_dir))
     if name == MNIST_YARDSTICK:
         if data_dir:
             raise UserError(f"the MNIST yardstick is shipped in the package and takes no --data-dir; drop it, or "
@@ -149,10 +176,23 @@ def choose_reference(requested: str | None, trained_on: str, data_dir: str = "")
     return Reference(dataset, dataset, folder)
 
 
+def folder_reference(folder: Path) -> Reference:
+    """The held-out pictures of a labelled folder; an unlabelled one cannot be scored (a UserError says why)."""
+    from ..data.folder import scan
+
+    if not scan(folder)[2]:
+        raise UserError(f"cannot score against '{folder}': FID, precision, recall and class accuracy are measured in "
+                        "the features of a classifier trained on the folder's classes, and it has no class "
+                        "sub-folders; sort the pictures into one sub-folder per class to score them")
+    return Reference("folder", folder_dataset(folder), folder)
+
+
 def training_reference(setting: str, dataset: str, folder: Path) -> Reference:
     """The reference of in-training evaluation (``eval.reference``) for a run on ``dataset`` in ``folder``."""
     if setting == MNIST_YARDSTICK or (setting == "auto" and dataset in MNIST_VARIANTS):
         return YARDSTICK
+    if dataset == "folder":
+        return folder_reference(folder)
     return Reference(dataset, dataset, folder)
 
 
@@ -173,15 +213,25 @@ class RealSets:
 
         ``train``: the training split's uint8 [N, 28, 28] images and labels [N] when the caller holds them already.
         """
+        if dataset == "folder":
+            (train_x, train_y), (test_x, test_y), _ = classifier_data(dataset, folder)
+            return cls._draw(dataset, (train_x, train_y), (test_x, test_y), requested, seed)
         test_x, test_y = data.load_split(dataset, folder, "test")
         train_x, train_y = train if train is not None else data.load_split(dataset, folder, "train")
+        return cls._draw(dataset, (train_x[:, None], train_y), (test_x[:, None], test_y), requested, seed)
+
+    @classmethod
+    def _draw(cls, dataset: str, train: tuple, test: tuple, requested: int, seed: int) -> "RealSets":
+        (train_x, train_y), (test_x, test_y) = train, test
         n = sample_count(requested, len(test_x))
         if len(train_x) < n:
             raise UserError(f"the {dataset} training split has {len(train_x)} images, fewer than the {n} needed "
                             "for the real-vs-real floor; lower --num")
         rng = keyed(seed, EVAL_REAL_SUBSET)
         held_out, other = (np.sort(rng.choice(len(x), size=n, replace=False)) for x in (test_x, train_x))
-        return cls(test_x[held_out][:, None], train_x[other][:, None], test_y[held_out], train_y[other])
+        if dataset == "folder":  # a folder's pictures lie class by class; the class score's splits need them mixed
+            held_out, other = rng.permutation(held_out), rng.permutation(other)
+        return cls(test_x[held_out], train_x[other], test_y[held_out], train_y[other])
 
 
 def sample_count(requested: int, held_out_size: int) -> int:
@@ -208,7 +258,9 @@ class Scorer:
     def score(self, images: np.ndarray, labels: np.ndarray | None = None) -> dict:
         """Every metric of ``images`` against the held-out set; with ``labels`` (the digit each image
         was drawn as), also the conditional accuracy and the FID of each digit."""
-        images = to_classifier_input(images)
+        net = self.classifier.net
+        images = (to_folder_input(images, net.channels, net.size) if self.classifier.reads_pictures
+                  else to_classifier_input(images))
         if len(images) != self.n:
             raise UserError(f"expected {self.n} samples (the reference set's size), got {len(images)}")
         return self._metrics(*self.classifier.run(images), labels)
@@ -270,6 +322,8 @@ def evaluate(generator_path: str | None = None, samples_path: str | None = None,
         select_device(device)  # before loading, so the weights land on that device
         generator, info = load_generator(generator_path)
         source, trained_on, requested = info.source, info.dataset, num_samples
+        if trained_on == "folder" and dataset in (None, "folder") and not data_dir:
+            data_dir = info.data_dir  # its own pictures' held-out tenth
     reference = choose_reference(dataset, trained_on, data_dir)
     folder_out = make_folder(Path(out) if out else run_folder_of(source) / "eval")
     scorer = make_scorer(reference, classifier_path, requested, seed)
@@ -321,7 +375,11 @@ def format_table(reports: list[dict], names: list[str]) -> str:
     """Rows of metrics, one column per report, then the real-vs-real floor."""
     header = f"{'metric':<26}" + "".join(f"{n[-18:]:>20}" for n in names) + f"{'real vs real':>16}  better"
     lines = [header, "-" * len(header)]
+    classes = len(reports[0]["samples"]["histogram"])
     for label, value, fmt, better in _table_rows(reports):
+        if _reference_of(reports[0]) == "folder":  # pictures, not digits: the scores keep their names, the rows say so
+            label = label.replace("MNIST score (1-10)", f"class score (1-{classes})").replace("digit", "class")
+            better = str(classes) if better == "10" else better
         cells = "".join(_cell(r["samples"], value, fmt, 20) for r in reports)
         lines.append(f"{label:<26}{cells}{_cell(reports[0]['real_vs_real'], value, fmt, 16)}  {better}")
     first = reports[0]
@@ -364,13 +422,13 @@ def save_histogram(result: dict, floor: dict, path: Path) -> None:
 
     fig = Figure(figsize=(6, 3.2), layout="constrained")
     ax = fig.subplots()
-    digits = np.arange(10)
+    digits = np.arange(len(result["histogram"]))
     for offset, res, label in ((-0.2, result, "samples"), (0.2, floor, "real (other split)")):
         counts = np.asarray(res["histogram"], float)
         ax.bar(digits + offset, counts / counts.sum(), width=0.4, label=label)
-    ax.axhline(0.1, color="grey", linestyle="--", linewidth=1)
+    ax.axhline(1 / len(digits), color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(digits)
-    ax.set_xlabel("predicted digit")
+    ax.set_xlabel("predicted class")
     ax.set_ylabel("share of samples")
     ax.set_title(f"class histogram: {result['classes_covered']} classes >= 1%, KL {result['kl_to_uniform']:.3f}")
     ax.legend()

@@ -36,17 +36,19 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
 
 
 def mnist_score(probs: np.ndarray, splits: int = 10) -> tuple[float, float]:
-    """Mean and std over ``splits`` parts of exp(E KL(p(y|x) || p(y))); 1 (useless) to 10 (ideal)."""
+    """Mean and std over ``splits`` parts of exp(E KL(p(y|x) || p(y))); 1 (useless) to K, the number of classes
+    (ideal). Fewer than 100 samples per part are taken as fewer parts (at least one)."""
     scores = []
-    for part in np.array_split(probs, splits):
+    for part in np.array_split(probs, max(1, min(splits, len(probs) // 100))):
         marginal = part.mean(0, keepdims=True)
         kl = (part * (np.log(part + 1e-12) - np.log(marginal + 1e-12))).sum(1)
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def class_coverage(probs: np.ndarray, num_classes: int = 10) -> dict:
+def class_coverage(probs: np.ndarray, num_classes: int | None = None) -> dict:
     """Histogram of argmax classes, classes with >= 1 % of samples, KL(histogram || uniform)."""
+    num_classes = num_classes or probs.shape[1]
     counts = np.bincount(probs.argmax(1), minlength=num_classes)
     freq = counts / counts.sum()
     nonzero = freq[freq > 0]
@@ -87,7 +89,7 @@ def all_metrics(real_feats, real_probs, fake_feats, fake_probs, k: int = 3, spli
     score_mean, score_std = mnist_score(fake_probs, splits)
     precision, recall = precision_recall(real_feats, fake_feats, k)
     return {"fid": frechet_distance(real_feats, fake_feats), "mnist_score": score_mean, "mnist_score_std": score_std,
-            **class_coverage(fake_probs), "precision": precision, "recall": recall, "num_samples": len(fake_feats)}
+            **class_coverage(fake_probs, fake_probs.shape[1]), "precision": precision, "recall": recall, "num_samples": len(fake_feats)}
 
 
 def conditional_scores(real_feats: np.ndarray, real_labels: np.ndarray, fake_feats: np.ndarray,

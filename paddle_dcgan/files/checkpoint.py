@@ -46,7 +46,8 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
 
 
 def training_state(*, step: int, steps_per_epoch: int, config: dict, dataset: str, generator, discriminator,
-                   opt_g, opt_d, epoch_outputs: int, history, ema=None, scaler=None, shards: int = 1) -> dict:
+                   opt_g, opt_d, epoch_outputs: int, history, ema=None, scaler=None, shards: int = 1,
+                   class_names: list[str] | None = None, data_dir: str = "") -> dict:
     """The dict a checkpoint holds; the process's RNG states are taken here."""
     return {
         "step": step,
@@ -65,6 +66,8 @@ def training_state(*, step: int, steps_per_epoch: int, config: dict, dataset: st
         "scaler": scaler.state_dict() if scaler else None,
         "ema": ema.state_dict() if ema else None,
         "shards": shards,
+        "class_names": list(class_names or []),
+        "data_dir": data_dir,
     }
 
 
@@ -106,7 +109,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 # ---------------------------------------------------------------- the generator file
 def save_generator(generator, model: dict, dataset: str, step: int, path: Path, **extra) -> None:
     """Write the generator's weights plus its model config (``num_classes`` included), dataset and step, atomically
-    (``extra``: more JSON fields, such as the shipped generator's scores)."""
+    (``extra``: more JSON fields: the class names, the data folder, the shipped generator's scores)."""
     save_tagged({"model": dict(model), "dataset": dataset, "step": step, "generator": generator.state_dict(), **extra},
                 GENERATOR_FORMAT, path)
 
@@ -138,11 +141,31 @@ def load_generator_state(path: Path) -> dict[str, Any]:
         if not isinstance(scores, dict):
             raise invalid(path, "scores is not a record")
         return {"model": obj["model"], "weights": obj["generator"], "step": int(obj.get("step", 0)),
-                "dataset": obj.get("dataset", "auto"), "sample_bn": None, "seed": 0, "scores": scores}
+                "dataset": obj.get("dataset", "auto"), "sample_bn": None, "seed": 0, "scores": scores,
+                "class_names": class_names(obj, obj["model"], path), "data_dir": _text(obj, "data_dir", path)}
     model, ema = obj["config"]["model"], obj.get("ema")
     return {"model": model, "weights": ema["weights"] if ema else obj["generator"], "step": int(obj.get("step", 0)),
             "dataset": obj.get("dataset", "auto"), "sample_bn": model.get("sample_bn", "running"),
-            "seed": obj["config"]["seed"], "scores": {}}
+            "seed": obj["config"]["seed"], "scores": {}, "class_names": class_names(obj, model, path),
+            "data_dir": _text(obj, "data_dir", path)}
+
+
+def _text(obj: dict, key: str, path: Path) -> str:
+    """An optional string field ("" when absent)."""
+    return field(obj, key, str, path) if key in obj else ""
+
+
+DIGIT_NAMES = [str(d) for d in range(10)]
+
+
+def class_names(obj: dict, model: dict, path: Path) -> list[str]:
+    """The names of a file's classes, checked: one short string per class; files without them had digits."""
+    count = model.get("num_classes", 0)
+    names = obj.get("class_names") or (DIGIT_NAMES if count == 10 else [str(i) for i in range(count)])
+    if not (isinstance(names, list) and len(names) == count and all(isinstance(n, str) and 0 < len(n) <= 255
+                                                                    for n in names)):
+        raise invalid(path, "class_names is not one name per class")
+    return names
 
 
 # ---------------------------------------------------------------- what a file may hold
@@ -156,7 +179,7 @@ def _check_model(model: dict, path: Path) -> dict:
     if "num_classes" in model:
         field(model, "num_classes", int, path, 0, 1000)
     if "channels" in model:
-        field(model, "channels", int, path, 1, 4)
+        field(model, "channels", int, path, 1, 3)
     if model.get("sample_bn", "running") not in SAMPLE_BN_POLICIES:
         raise invalid(path, "model.sample_bn is unknown")
     return model
@@ -185,6 +208,10 @@ def check_checkpoint(obj: dict, path: Path) -> dict:
         field(obj, "epoch_outputs", int, path, 0)
     if "shards" in obj:
         field(obj, "shards", int, path, 1, 1 << 16)
+    if "data_dir" in obj:
+        field(obj, "data_dir", str, path)
+    if obj.get("class_names"):
+        class_names(obj, config["model"], path)
     history = field(obj, "history", dict, path)
     if not all(isinstance(k, str) and _numbers(v) for k, v in history.items()):
         raise invalid(path, "history is not lists of numbers")

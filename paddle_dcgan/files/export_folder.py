@@ -159,6 +159,10 @@ def _field_problem(metadata: dict[str, Any]) -> str | None:
     for key, expected in stated.items():
         if metadata.get(key) != expected:
             return f"{key} is {_shown(metadata.get(key))}, but nz={nz} and num_classes={num_classes} mean {expected}"
+    names = metadata.get("class_names", [])
+    if not (isinstance(names, list) and (len(names) in (0, num_classes) or not num_classes)
+            and all(isinstance(n, str) and 0 < len(n) <= 255 for n in names)):
+        return f"class_names is {_shown(names)}, expected one name per class ({num_classes})"
     output = metadata.get("output")
     if not isinstance(output, dict) or output.get("shape") != [None, channels, size, size]:
         return f"output is {_shown(output)}, expected the shape [None, {channels}, {size}, {size}]"

@@ -87,6 +87,11 @@ def apply(net: nn.Layer, kernels=None) -> int:
     return count
 
 
+def left_stock(net: nn.Layer) -> list[str]:
+    """Names of ``net``'s convolutions that :func:`apply` left as stock layers (no stand-in fits their shape)."""
+    return [name for name, layer in net.named_sublayers() if type(layer) in (nn.Conv2D, nn.Conv2DTranspose)]
+
+
 def applied(net: nn.Layer) -> list[str]:
     """The class names of ``net``'s layers that :func:`apply` swapped in (for logs and tests)."""
     stand_ins = (GemmConvTranspose2D, GemmConv2D, LabelMapsBlock, OneDNNConv2D, OneDNNConvTranspose2D, FusedConvBlock)

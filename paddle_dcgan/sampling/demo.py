@@ -71,8 +71,9 @@ def picture(images: np.ndarray, ncols: int, scale: int = SCALE) -> np.ndarray:
     return grid.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
-def _digit(choice: str | None) -> int | None:
-    return None if choice in (None, ANY) else int(choice)
+def _digit(choice: str | None) -> str | None:
+    """The class the page's choice names (its name; sample() takes names and indices), None for any."""
+    return None if choice in (None, ANY) else choice
 
 
 def _seed(value) -> int:
@@ -115,7 +116,11 @@ def build(engine, title: str):
     """The page as a ``gradio.Blocks``, drawing from ``engine``."""
     gr = load_gradio()
     page = Page(engine)
-    choices = [ANY] + [str(d) for d in range(engine.num_classes)]
+    from .engines import default_class_names
+
+    names = tuple(getattr(engine, "class_names", ()) or default_class_names(engine.num_classes))
+    what, plural = ("digit", "digits") if names == default_class_names(len(names)) else ("class", "classes")
+    choices = [ANY, *names]
 
     def shown(page_call):  # a bad value typed into the page is a message there, not a traceback
         def call(*values):
@@ -129,9 +134,9 @@ def build(engine, title: str):
     pictures = dict(format="png", image_mode=None, interactive=False, show_label=False, buttons=["download"])
     with gr.Blocks(title="paddle-dcgan", analytics_enabled=False) as blocks:
         gr.Markdown(f"# paddle-dcgan\n{title}")
-        digit = gr.Radio(choices, value=ANY, label="digit", interactive=engine.num_classes > 0,
-                         info="any: each seed draws its own digits" if engine.num_classes else
-                         "this generator is unconditional: it draws digits of its own choosing")
+        digit = gr.Radio(choices, value=ANY, label=what, interactive=engine.num_classes > 0,
+                         info=f"any: each seed draws its own {plural}" if engine.num_classes else
+                         "this generator is unconditional: it draws pictures of its own choosing")
         with gr.Row():
             with gr.Column():
                 gr.Markdown(f"### {GRID_COLUMNS ** 2} samples")
@@ -159,7 +164,7 @@ def launch(engine, host: str, port: int) -> None:
     """Serve the page for ``engine`` on ``host:port`` until interrupted."""
     from .load import PRETRAINED
 
-    kind = f"conditional: {engine.num_classes} digits" if engine.num_classes else "unconditional"
+    kind = f"conditional: {engine.num_classes} classes" if engine.num_classes else "unconditional"
     shipped = engine.source.resolve() == PRETRAINED
     name = "the generator that ships with paddle-dcgan" if shipped else f"`{engine.source}`"
     blocks = build(engine, f"Generator: {name}, step {engine.step} ({kind}).")

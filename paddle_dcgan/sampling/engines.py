@@ -44,6 +44,11 @@ ENGINES = ("dygraph", "inference", "onnx")
 GPU_MEMORY_POOL_MB = 256  # Paddle Inference's initial GPU memory pool; it grows on demand
 
 
+def default_class_names(num_classes: int) -> tuple[str, ...]:
+    """Class names where a file names none: the indices ("0" .. "9" for the digit models)."""
+    return tuple(str(i) for i in range(num_classes))
+
+
 class Engine:
     """Maps noise (and labels) to images: ``engine(z)``, ``engine(z, labels)``. Subclasses set the
     attributes and implement ``_run``.
@@ -55,14 +60,17 @@ class Engine:
         source: the file the weights come from.
         step: the training step they were saved at.
         description: engine, device and settings, for a log line.
+        class_names: a conditional generator's class names by index (digits: "0" .. "9").
     """
 
     name = ""
     takes_class_weights = False  # whether labels may also be float class weights [N, num_classes]
 
-    def __init__(self, nz: int, source: Path, step: int, description: str, num_classes: int = 0):
+    def __init__(self, nz: int, source: Path, step: int, description: str, num_classes: int = 0,
+                 class_names=()):
         self.nz, self.source, self.step, self.description = nz, source, step, description
         self.num_classes = num_classes
+        self.class_names = tuple(class_names) or default_class_names(num_classes)
 
     def __call__(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         z = self.check_noise(z)
@@ -120,7 +128,8 @@ class DygraphEngine(Engine):
 
     def __init__(self, generator: Generator, source: Path | None = None, step: int = 0, device: str = ""):
         super().__init__(generator.nz, source or Path("(in memory)"), step,
-                         f"dygraph on {device or paddle.device.get_device()}", generator.num_classes)
+                         f"dygraph on {device or paddle.device.get_device()}", generator.num_classes,
+                         getattr(generator, "class_names", ()))
         self.generator = generator
 
     @paddle.no_grad()
@@ -152,7 +161,8 @@ class InferenceEngine(Engine):
         place, _ = resolve_device(device)  # "cpu" or "gpu:N"
         self.gpu = int(place.split(":")[1]) if place.startswith("gpu") else None
         self.folder = folder
-        super().__init__(metadata["nz"], folder / PROGRAM, metadata["step"], "", metadata["num_classes"])
+        super().__init__(metadata["nz"], folder / PROGRAM, metadata["step"], "", metadata["num_classes"],
+                         metadata.get("class_names", ()))
         check_program(folder, PROGRAM, metadata, inputs=_paddle_inputs(folder))
         for onednn in ((True, False) if self.gpu is None else (False,)):
             self.onednn = onednn
@@ -235,7 +245,8 @@ class OnnxEngine(Engine):
         check_program(folder, ONNX_FILE, metadata, output=output)
         where = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
         super().__init__(metadata["nz"], path, metadata["step"],
-                         f"ONNX Runtime {ort.__version__} ({where}, {usable_cores()} threads)", metadata["num_classes"])
+                         f"ONNX Runtime {ort.__version__} ({where}, {usable_cores()} threads)", metadata["num_classes"],
+                         metadata.get("class_names", ()))
 
     def _run(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
         return self.session.run(None, dict(zip(self.input_names, (z, labels))))[0]

@@ -103,6 +103,7 @@ def _metadata(generator: Generator, info, folder: Path) -> dict[str, Any]:
         "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
         "nz": generator.nz, "image_size": int(size), "channels": int(channels), "model": info.model,
         "num_classes": generator.num_classes,
+        "class_names": list(info.class_names) if generator.num_classes else [],  # by index: --digit / --class NAME
         "input": specs[0],
         "labels_input": specs[1] if generator.num_classes else None,  # the second input of conditional generators
         "output": {"shape": [None, int(channels), int(size), int(size)], "range": [-1.0, 1.0]},

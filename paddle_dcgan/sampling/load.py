@@ -25,8 +25,10 @@ class GeneratorInfo:
     source: Path  # the file its weights were read from
     step: int  # training step at which they were saved
     dataset: str  # the dataset it was trained on (mnist, mnist_subset, ...)
-    model: dict  # the model section of its config (image_size, nz, ngf, ndf and num_classes)
+    model: dict  # the model section of its config (image_size, nz, ngf, ndf, channels and num_classes)
     scores: dict = field(default_factory=dict)  # the shipped generator's yardstick scores; {} for others
+    class_names: tuple[str, ...] = ()  # a conditional generator's classes, by index (digits: "0" .. "9")
+    data_dir: str = ""  # the folder of pictures it was trained on (data.name=folder); "" for the digit sets
 
 
 def _resolve(path: str | Path) -> Path:
@@ -61,12 +63,15 @@ def load_generator(path: str | Path) -> tuple[Generator, GeneratorInfo]:
     model = saved["model"]
     # files written before conditional models existed lack num_classes: they are unconditional
     generator = Generator(model["image_size"], model["nz"], model["ngf"],
-                          num_classes=model.get("num_classes", BEFORE_THE_KEY["model.num_classes"]))
+                          model.get("channels", BEFORE_THE_KEY["model.channels"]),
+                          model.get("num_classes", BEFORE_THE_KEY["model.num_classes"]))
     load_weights(generator, saved["weights"], file)
     if saved["sample_bn"]:
         generator = for_sampling(generator, saved["sample_bn"], saved["seed"])
     generator.eval()
-    return generator, GeneratorInfo(file, saved["step"], saved["dataset"], dict(model), saved["scores"])
+    generator.class_names = tuple(saved["class_names"])  # what sample(..., digit=NAME) and the engines read
+    return generator, GeneratorInfo(file, saved["step"], saved["dataset"], dict(model), saved["scores"],
+                                    generator.class_names, saved["data_dir"] if saved["dataset"] == "folder" else "")
 
 
 def load_pretrained() -> tuple[Generator, GeneratorInfo]:

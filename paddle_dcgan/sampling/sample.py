@@ -4,9 +4,10 @@ Every function here takes a :class:`~paddle_dcgan.core.models.Generator` or an e
 of ``engines.py`` (the exported program in Paddle Inference or ONNX Runtime):
 the same noise gives the same digits with each.
 
-A conditional generator (``model.num_classes`` = 10) also takes the digit to
-draw: ``sample(G, n, seed, digit=7)``; without ``digit`` its labels are drawn
-uniformly, from the seed. An unconditional generator refuses ``digit``.
+A conditional generator also takes the class to draw, by index or by name:
+``sample(G, n, seed, digit=7)``, ``sample(G, n, seed, digit="Sneaker")`` (a model
+trained on a folder of pictures names its classes after the sub-folders); without
+``digit`` its labels are drawn uniformly, from the seed. An unconditional generator refuses ``digit``.
 """
 
 from __future__ import annotations
@@ -33,13 +34,25 @@ def _as_engine(generator: Generator | Engine) -> Engine:
     return generator if isinstance(generator, Engine) else DygraphEngine(generator)
 
 
-def check_digit(digit, num_classes: int) -> int:
-    """``digit`` as an int, after checking that the generator is conditional and the digit one of its classes."""
+def check_digit(digit, engine: Engine) -> int:
+    """The class index ``digit`` names (an index, or one of the generator's class names), after checking that
+    the generator is conditional and has that class."""
+    num_classes, names = engine.num_classes, engine.class_names
     if not num_classes:
-        raise UserError("this generator is unconditional (model.num_classes=0) and cannot be asked for a digit; "
-                        "drop digit= / --digit, or train a conditional one (the default config, configs/dcgan.yaml)")
+        raise UserError("this generator is unconditional (model.num_classes=0) and cannot be asked for a digit or "
+                        "class; drop digit= / --digit / --class, or train a conditional one (the default config, "
+                        "configs/dcgan.yaml)")
+    if isinstance(digit, str):
+        if digit in names:
+            return names.index(digit)
+        if not digit.strip().isdigit():
+            shown = ", ".join(names)
+            raise UserError(f"this generator has no class named {digit[:60]!r}; its classes are "
+                            f"{shown[:300] + ('...' if len(shown) > 300 else '')} (or their indices 0 to "
+                            f"{num_classes - 1})")
+        digit = int(digit)
     if isinstance(digit, bool) or not isinstance(digit, (int, np.integer)) or not 0 <= digit < num_classes:
-        raise UserError(f"digit must be an integer from 0 to {num_classes - 1}, got {digit!r}")
+        raise UserError(f"digit must be an integer from 0 to {num_classes - 1} (or a class name), got {digit!r}")
     return int(digit)
 
 
@@ -74,7 +87,7 @@ def sample(generator: Generator | Engine, n: int, seed: int = 0, digit: int | No
 
 def _labels_to_draw(engine: Engine, n: int, seed: int, digit: int | None) -> np.ndarray | None:
     if digit is not None:
-        return np.full(n, check_digit(digit, engine.num_classes), np.int64)
+        return np.full(n, check_digit(digit, engine), np.int64)
     return labels_for_seed(seed, n, engine.num_classes) if engine.num_classes else None
 
 
@@ -134,7 +147,7 @@ def _walk_labels(engine: Engine, seed_a: int, seed_b: int, t: np.ndarray,
         digits = (labels_for_seed(seed_a, 1, engine.num_classes)[0], labels_for_seed(seed_b, 1, engine.num_classes)[0])
     if not isinstance(digits, (tuple, list)) or len(digits) != 2:
         raise UserError(f"digits must be two classes (the walk's ends), got {digits!r}")
-    a, b = (check_digit(d, engine.num_classes) for d in digits)
+    a, b = (check_digit(d, engine) for d in digits)
     if a == b:
         return np.full(len(t), a, np.int64)
     one_hot = np.eye(engine.num_classes, dtype=np.float32)
@@ -180,7 +193,8 @@ def write_samples(generator: Generator | Engine, out: Path, num: int = 64, seed:
         z = engine.check_noise(load_noise(Path(z_file), engine.nz))
         images, label = to_uint8(generate(engine, z, _labels_to_draw(engine, len(z), seed, digit))), Path(z_file).stem
     if digit is not None:
-        label += f"_digit{digit}"
+        index = check_digit(digit, engine)
+        label += f"_digit{index}" if engine.class_names[index] == str(index) else f"_class{index}"
     out = make_folder(out)
     grid = out / f"grid_{label}.png"
     save_grid(images[:MAX_GRID_DIGITS], grid, scale=3)
@@ -223,6 +237,9 @@ def write_interpolation(generator: Generator | Engine, out: Path, seed_a: int, s
     Files: ``interpolate_seed<A>_seed<B>`` (+ ``_digits<a>_<b>`` when digits are given) ``.png`` / ``.gif``.
     """
     images = to_uint8(interpolate(generator, seed_a, seed_b, steps, digits))
+    if digits:  # files are named by class index: a class name may hold characters a file name cannot
+        engine = _as_engine(generator)
+        digits = tuple(check_digit(d, engine) for d in digits)
     out = make_folder(out)
     name = f"interpolate_seed{seed_a}_seed{seed_b}" + (f"_digits{digits[0]}_{digits[1]}" if digits else "")
     strip, gif = (out / f"{name}.{ext}" for ext in ("png", "gif"))

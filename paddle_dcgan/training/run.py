@@ -38,7 +38,7 @@ from .. import cpu_tuning, kernels, visualize
 from ..config import RESUME_KEYS, Config, get
 from ..core.loop import train_step, training_steps
 from ..core.models import build_models
-from ..data import mnist as data
+from ..data import mnist, sources
 from ..device import select_device
 from ..errors import UserError
 from ..evaluation.metrics import CONDITIONAL_KEY
@@ -76,6 +76,23 @@ def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
                             f"{after!r}; use -o {key}={before!r} or start a new run")
 
 
+def _check_same_data(saved: dict[str, Any], dataset: str, folder: Path, class_names: tuple[str, ...],
+                     path: Path) -> None:
+    """Raise if the checkpoint ``saved`` was trained on other data than this start loads."""
+    if saved["dataset"] != dataset:
+        raise UserError(f"cannot resume {path}: it was trained on {saved['dataset']}, this config loads "
+                        f"{dataset}; use -o data.name={saved['dataset']} or start a new run")
+    before = saved.get("data_dir")
+    if dataset == sources.FOLDER and before and before != str(folder):
+        raise UserError(f"cannot resume {path}: it was trained on the pictures in '{before}', this config loads "
+                        f"'{folder}'; use -o data.dir={before} or start a new run")
+    saved_names = tuple(saved.get("class_names") or ())
+    if saved_names and class_names and saved_names != class_names:
+        raise UserError(f"cannot resume {path}: it was trained on the classes {', '.join(saved_names)[:200]}, "
+                        f"'{folder}' now has {', '.join(class_names)[:200]}; restore the class folders or start "
+                        "a new run")
+
+
 class Trainer:
     """Holds one run: its folder, data, nets, optimisers and counters.
 
@@ -100,23 +117,22 @@ class Trainer:
             run_folder.check_not_in_use(run_folder.run_folder_of(run_folder.resume_target(resume, named_run)))
         resume_path = run_folder.find_checkpoint(resume, named_run) if resume else None
         saved = ckpt.load_checkpoint(resume_path) if resume_path else None
+        found = sources.training_data(cfg.data, cfg.model.image_size, write_cache=self.world.writes)
+        for note in sources.settle_model(cfg.model, found):
+            log.info("%s", note)
+        self.dataset, self.data_folder = found.dataset, found.folder
+        self.class_names = found.class_names if cfg.model.num_classes else ()
         if saved:
             _check_resumable(saved, cfg, resume_path)
+            _check_same_data(saved, self.dataset, self.data_folder, self.class_names, resume_path)
             if saved.get("shards", 1) != self.shards:
                 s = saved.get("shards", 1)
                 raise UserError(f"cannot resume {resume_path}: its batch was split in {s} BatchNorm shard(s) "
                                 f"({s} process(es) or train.shards={s}), this start splits it in {self.shards}; "
                                 f"launch {s} process(es) with train.shards=0, or add -o train.shards={s}")
-        self.dataset, self.data_folder = data.resolve(cfg.data.name, cfg.data.dir, cfg.data.download,
-                                                      cfg.data.download_timeout, "train")
-        if saved and saved["dataset"] != self.dataset:
-            raise UserError(f"cannot resume {resume_path}: it was trained on {saved['dataset']}, this config loads "
-                            f"{self.dataset}; use -o data.name={saved['dataset']} or start a new run")
-        images, labels = data.load_split(self.dataset, self.data_folder, "train")
-        self.batches = data.Batches(data.fit_to_size(images, cfg.model.image_size), labels,
-                                    cfg.train.batch_size, cfg.seed)
+        self.batches = mnist.Batches(found.fitted(cfg.model.channels), found.labels, cfg.train.batch_size, cfg.seed)
         writes = self.world.writes
-        self.scorer = self._make_scorer(images, labels) if cfg.eval.every_epochs and writes else None
+        self.scorer = self._make_scorer(found) if cfg.eval.every_epochs and writes else None
         # imports visualdl only when on; missing = UserError
         self.dashboard = Dashboard(cfg.train.visualdl and writes)
         self.precision = choose_precision(cfg.train.amp, self.device)
@@ -131,8 +147,7 @@ class Trainer:
         np.random.seed(cfg.seed)
         paddle.seed(cfg.seed)
         m, o = cfg.model, cfg.optim
-        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf,
-                                                          num_classes=m.num_classes)
+        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf, m.channels, m.num_classes)
         self.kernels_note = self._apply_kernels()
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
@@ -165,6 +180,11 @@ class Trainer:
         if self.cfg.train.kernels != "stock":
             for net in (self.generator, self.discriminator):
                 kernels.apply(net, operators)
+        if operators is not None:  # a layer of a shape no stand-in takes runs on paddle's kernels: say which
+            left = [f"{type(net).__name__}.{name}" for net in (self.generator, self.discriminator)
+                    for name in kernels.left_stock(net)]
+            if left:
+                note += f"; on paddle's own kernels (no faster form for their shape): {', '.join(left)}"
         return note
 
     def _for_steps(self, net: paddle.nn.Layer, logits: bool) -> paddle.nn.Layer:
@@ -185,13 +205,13 @@ class Trainer:
                             f"into {shards} equal parts; use a multiple of {shards}")
         return shards
 
-    def _make_scorer(self, train_images: np.ndarray, train_labels: np.ndarray):
+    def _make_scorer(self, found: sources.TrainingData):
         from ..evaluation.evaluate import make_scorer, training_reference
 
         reference = training_reference(self.cfg.eval.reference, self.dataset, self.data_folder)
-        own = reference.folder == self.data_folder  # the floor's real set comes from the images loaded for training
+        own = reference.folder == self.data_folder and found.idx_split is not None  # the floor's real set: as loaded
         return make_scorer(reference, self.cfg.eval.classifier, self.cfg.eval.num_samples, self.cfg.seed,
-                           (train_images, train_labels) if own else None)
+                           found.idx_split if own else None)
 
     @property
     def total_steps(self) -> int:
@@ -203,7 +223,7 @@ class Trainer:
             step=self.step, steps_per_epoch=len(self.batches), config=self.cfg.to_dict(), dataset=self.dataset,
             generator=self.generator, discriminator=self.discriminator, opt_g=self.opt_g, opt_d=self.opt_d,
             epoch_outputs=self.epoch_outputs, history=self.history, ema=self.ema, scaler=self.precision.scaler,
-            shards=self.shards)
+            shards=self.shards, class_names=list(self.class_names), data_dir=str(self.data_folder))
 
     def _restore(self, saved: dict[str, Any], path: Path) -> None:
         ckpt.restore_training_state(saved, path, generator=self.generator, discriminator=self.discriminator,
@@ -220,7 +240,8 @@ class Trainer:
         return self._sampler[1]
 
     def _save_generator(self, name: str) -> None:
-        ckpt.save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name)
+        ckpt.save_generator(self.sampling_generator(), vars(self.cfg.model), self.dataset, self.step, self.run_dir / name,
+                            class_names=list(self.class_names), data_dir=str(self.data_folder))
 
     def save(self) -> Path | None:
         """A full checkpoint of this step, then ``generator.pdparams`` for sampling (process 0; None elsewhere)."""
@@ -372,6 +393,12 @@ class Trainer:
         log.info("config:\n%s", cfg.to_yaml().rstrip())
         log.info("data %s from %s: %d images, %d steps per epoch", self.dataset, self.data_folder,
                  len(self.batches.images), len(self.batches))
+        if self.class_names and self.dataset == sources.FOLDER:
+            names = self.class_names
+            if names == tuple(str(i) for i in range(len(names))):
+                log.info("classes: %s", ", ".join(names))
+            else:
+                log.info("classes (index name): %s", ", ".join(f"{i} {name}" for i, name in enumerate(names)))
         if self.scorer:
             log.info("evaluating every %d epoch(s) on %d samples against %s with %s", cfg.eval.every_epochs,
                      self.scorer.n, self.scorer.reference_name, self.scorer.classifier.id)
