@@ -253,6 +253,13 @@ def test_colour_run_keeps_classes_and_colour_everywhere(colour_run):
     images = paddle_dcgan.sample(G, 6, seed=0, digit="green")
     assert images.shape == (6, 3, 32, 32)
     assert (paddle_dcgan.sample(G, 6, seed=0, digit=1) == images).all()  # the name is the index
+    import paddle
+
+    from conftest import ROOT
+
+    hub = paddle.hub.load(str(ROOT), "generator", source="local", run=str(run))
+    assert hub.class_names == ("blue", "green", "red")
+    assert (paddle_dcgan.sample(hub, 6, seed=0, digit="green") == images).all()
 
 
 def test_infer_by_class_name_and_walk_between_classes(colour_run):
@@ -303,6 +310,7 @@ def test_classifier_and_eval_on_the_folder(colour_run):
     run_tool("eval.py", "--run", str(run), cwd=cwd)
     report = json.loads((run / "eval" / "eval.json").read_text())
     assert report["reference"] == "folder" and report["reference_folder"] == str(pictures)
+    assert report["class_names"] == ["blue", "green", "red"]
     assert report["num_samples"] == 6  # the held-out tenth: 2 of each class
     assert len(report["samples"]["per_digit_fid"]) == 3 and 0 <= report["samples"]["conditional_accuracy"] <= 1
     assert report["real_vs_real"]["fid"] < report["samples"]["fid"]
@@ -330,3 +338,21 @@ def test_real_folder_sets_are_drawn_in_mixed_order():
     for drawn in (sets.held_out_labels, sets.other_labels):
         assert sorted(drawn) == list(labels) and not np.array_equal(drawn, labels)
         assert mnist_score(np.eye(10)[drawn])[0] > 9  # a perfect classifier on a balanced mix scores ~10
+
+
+@pytest.mark.slow
+def test_two_processes_on_pictures_train_what_one_process_with_two_shards_trains(tmp_path):
+    """Both launched processes read the folder (one cache file between them) and train the conditional colour
+    model that one process with two BatchNorm shards trains."""
+    from test_parallel import _assert_same_training, _launch
+
+    pictures = make_labelled(tmp_path / "pictures")
+    common = ["-o", *SMALL, f"data.dir={pictures}", "train.epochs=2"]
+    launched = _launch(*common, f"output_dir={tmp_path / 'two'}", cwd=tmp_path, log_dir=tmp_path / "logs")
+    assert launched.returncode == 0, launched.stdout[-3000:] + launched.stderr[-3000:]
+    run_tool("train.py", *common, "train.shards=2", f"output_dir={tmp_path / 'one'}", cwd=tmp_path)
+    two, one = (tmp_path / name / "dcgan" / "checkpoints" / "step_00000010.pdckpt" for name in ("two", "one"))
+    _assert_same_training(two, one)
+    assert len(list((tmp_path / "cache" / "images").iterdir())) == 1
+    log = (tmp_path / "two" / "dcgan" / "train.log").read_text()
+    assert "data-parallel over 2 processes" in log and "classes (index name): 0 blue, 1 green, 2 red" in log

@@ -298,3 +298,18 @@ def test_every_implementation_oneDNN_offers_agrees_and_a_tuned_choice_is_kept(tm
         assert forced.read_text() == forced_text  # each named implementation was found and used: nothing re-timed
     agree("off")  # oneDNN's own first choice
     onednn.use_tuning_file(onednn.tuning_choice(onednn._LOADED["folder"].parent, onednn.library_version()))
+
+
+def test_a_shape_no_kernel_takes_stays_on_paddles_layer_and_is_named(tmp_path):
+    """The 64x64 colour nets run entirely on the kernels; a layer of another shape keeps paddle's own layer, and
+    that layer is the one the training log names."""
+    kernels = _kernels()
+    g, d = build_models(64, 16, 8, 8, channels=3, num_classes=10)
+    for net in (g, d):
+        kernel_layers.apply(net, kernels)
+        assert kernel_layers.left_stock(net) == []
+    odd = paddle.nn.Sequential(Conv2D(3, 8, 4, 2, 1), Conv2D(8, 8, 3, 2, 1))  # a 3x3 stride-2 layer
+    kernel_layers.apply(odd, kernels)
+    assert type(odd[0]) is OneDNNConv2D and kernel_layers.left_stock(odd) == ["1"]
+    x = paddle.randn([2, 3, 16, 16])
+    assert odd(x).shape == [2, 8, 4, 4]

@@ -350,7 +350,8 @@ def compare(paths: list[str]) -> str:
 
 def report(result: dict, floor: dict, classifier: Classifier, source: str) -> dict:
     return {"source": source, "classifier": classifier.id, "classifier_accuracy": classifier.accuracy,
-            "num_samples": result["num_samples"], "samples": result, "real_vs_real": floor}
+            "class_names": list(classifier.class_names), "num_samples": result["num_samples"], "samples": result,
+            "real_vs_real": floor}
 
 
 def _table_rows(reports: list[dict]) -> list[tuple[str, Callable[[dict], Any], str, str]]:
@@ -379,6 +380,10 @@ def format_table(reports: list[dict], names: list[str]) -> str:
     for label, value, fmt, better in _table_rows(reports):
         if _reference_of(reports[0]) == "folder":  # pictures, not digits: the scores keep their names, the rows say so
             label = label.replace("MNIST score (1-10)", f"class score (1-{classes})").replace("digit", "class")
+            names = reports[0].get("class_names") or []
+            index = label.removeprefix("  FID of class ")
+            if index != label and index.isdigit() and int(index) < len(names) and names[int(index)] != index:
+                label = f"  FID of {names[int(index)]}"[:25]
             better = str(classes) if better == "10" else better
         cells = "".join(_cell(r["samples"], value, fmt, 20) for r in reports)
         lines.append(f"{label:<26}{cells}{_cell(reports[0]['real_vs_real'], value, fmt, 16)}  {better}")
