@@ -7,6 +7,8 @@ train.kernels=auto, i.e. the oneDNN kernels of paddle_dcgan/onednn.py where they
     python benchmarks/benchmark.py --profile   # the README's tables (add the PyTorch column: pip install torch)
     python benchmarks/benchmark.py --quick     # a smoke run: few steps, two rounds
     python benchmarks/benchmark.py --levers    # each speed lever on / off (benchmarks/levers.py)
+    python benchmarks/benchmark.py --tuned-only --repeats 3 -o data.name=folder data.dir=data/coloured \
+        model.image_size=64                    # the 64x64 colour model against its PyTorch twin
 
 The training rate is that of ``Trainer.train_step``, the step of tools/train.py, on the shipped
 digits (measure.py says exactly what is inside). Each setting runs in processes of its own,
@@ -55,6 +57,8 @@ def make_parser():
     parser.add_argument("--quick", action="store_true", help="a smoke run: the --quick amounts above")
     parser.add_argument("--profile", action="store_true", help="also time every conv layer alone (forward+backward)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
+    parser.add_argument("--tuned-only", action="store_true",
+                        help="measure paddle tuned (and the twin) only, without the as-installed and stock-conv columns")
     parser.add_argument("--levers", action="store_true", help="measure each speed lever on / off instead")
     parser.add_argument("--timeout", type=float, default=900, help="seconds one worker run may take")
     parser.add_argument("--json", help="also write every run's raw results to this file")
@@ -165,9 +169,9 @@ def main() -> None:
         jobs = levers.jobs(options)
     else:
         stock = {**options, "overrides": [*options["overrides"], "train.kernels=paddle"]}
-        jobs = [Job(PADDLE_AS_INSTALLED, "paddle", stock, AS_INSTALLED),
-                Job(PADDLE_KERNELS, "paddle", stock, TUNED),
-                Job(PADDLE_TUNED, "paddle", {**options, "profile": args.profile}, TUNED)]
+        jobs = [] if args.tuned_only else [Job(PADDLE_AS_INSTALLED, "paddle", stock, AS_INSTALLED),
+                                           Job(PADDLE_KERNELS, "paddle", stock, TUNED)]
+        jobs.append(Job(PADDLE_TUNED, "paddle", {**options, "profile": args.profile}, TUNED))
         if not args.no_torch and torch_installed():
             jobs.append(Job(TORCH_TWIN, "torch", {**options, "profile": args.profile}, TORCH_DEFAULTS))
         elif not args.no_torch:

@@ -415,8 +415,8 @@ def paddle_worker(options: dict) -> dict:
         return out
     trainer = trainers["paddle"]
     g, d = trainer.generator, trainer.discriminator
-    size, nz = trainer.cfg.model.image_size, trainer.cfg.model.nz
-    out["g_macs"], out["d_macs"] = conv_macs(g, [1, nz, 1, 1]), conv_macs(d, [1, 1, size, size])
+    size, nz, channels = trainer.cfg.model.image_size, trainer.cfg.model.nz, trainer.cfg.model.channels
+    out["g_macs"], out["d_macs"] = conv_macs(g, [1, nz, 1, 1]), conv_macs(d, [1, channels, size, size])
 
     n = options["gemm"]
     a = paddle.randn([n, n])
@@ -467,7 +467,7 @@ def torch_worker(options: dict) -> dict:
         from paddle_dcgan.core.models import build_models
 
         m = twin.cfg.model
-        g, d = build_models(m.image_size, m.nz, m.ngf, m.ndf, num_classes=m.num_classes)
+        g, d = build_models(m.image_size, m.nz, m.ngf, m.ndf, num_classes=m.num_classes, channels=m.channels)
         out["profile"] = profile_torch(g, d, max(options["batch_sizes"]), nz, options["layer_calls"])
     return out
 
