@@ -79,6 +79,7 @@ class OptimConfig:
     lr_d: float = 2e-4  # Adam learning rate of the discriminator
     beta1: float = 0.5  # Adam beta1; DCGAN's 0.5 instead of 0.9 keeps training stable
     beta2: float = 0.999  # Adam beta2
+    lr_decay: float = 0.0  # share of the run's last steps over which both learning rates fall linearly to 0; 0 = constant
 
 
 @dataclass
@@ -424,6 +425,7 @@ def validate(cfg: Config) -> None:
         _check(getattr(o, key) > 0, f"optim.{key}", getattr(o, key), "a number > 0")
     for key in ("beta1", "beta2"):
         _check(0 <= getattr(o, key) < 1, f"optim.{key}", getattr(o, key), "0 <= beta < 1")
+    _check(0 <= o.lr_decay <= 1, "optim.lr_decay", o.lr_decay, "a share from 0 (constant) to 1 (decay from the start)")
     _check(t.epochs >= 1, "train.epochs", t.epochs, "an integer >= 1")
     _check(1 <= t.batch_size <= MAX_BATCH_SIZE, "train.batch_size", t.batch_size,
            f"an integer from 1 to {MAX_BATCH_SIZE:,}")
@@ -451,7 +453,7 @@ def validate(cfg: Config) -> None:
 # they change the shapes of the weights or what the optimiser and the step mean.
 RESUME_KEYS = (
     "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf", "model.num_classes", "model.channels",
-    "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "train.batch_size",
+    "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "optim.lr_decay", "train.batch_size",
     "train.ema_decay", "train.real_label",
 )
 

@@ -102,3 +102,56 @@ def test_real_label_smooths_the_real_target():
     with paddle.no_grad():
         logit = discriminator(real).numpy()
     assert losses[0.9] - losses[1.0] == pytest.approx(0.1 * logit.mean(), rel=1e-3, abs=1e-5)
+
+
+def _trainer(tiny_data, out, *extra):
+    from conftest import TINY
+    from paddle_dcgan.config import load_config
+    from paddle_dcgan.training.run import Trainer
+
+    return Trainer(load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={out}", "run_name=lr", *extra]))
+
+
+def test_learning_rates_fall_to_zero_over_the_last_share_of_the_run(tiny_data, tmp_path):
+    trainer = _trainer(tiny_data, tmp_path, "train.epochs=10", "optim.lr_decay=0.5")  # 10 steps an epoch
+    assert trainer.total_steps == 100
+    factors = [trainer.learning_rate_factor(s) for s in range(100)]
+    assert factors[:51] == [1.0] * 51 and factors[75] == 0.5 and factors[99] == pytest.approx(0.02)
+    assert all(a > b for a, b in zip(factors[50:], factors[51:]))
+    assert _trainer(tiny_data, tmp_path, "train.epochs=10").learning_rate_factor(99) == 1.0  # lr_decay 0: constant
+
+
+def test_a_decayed_run_stopped_in_its_decay_resumes_exactly(tiny_data, tmp_path, monkeypatch):
+    """Stopped by Ctrl-C inside the decay and resumed, a run with optim.lr_decay ends bit-identical to an unbroken
+    one; the optimisers end at the schedule's last rate; without the decay the weights end elsewhere."""
+    from test_faults import _after_step, _assert_same_run, _ctrl_c
+
+    from paddle_dcgan.training.interrupt import TrainingStopped
+    from paddle_dcgan.training.run import Trainer, train
+
+    def cfg(name, *extra):
+        from conftest import TINY
+        from paddle_dcgan.config import load_config
+
+        return load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={tmp_path}", f"run_name={name}",
+                                  "train.epochs=4", *extra])
+
+    whole = train(cfg("whole", "optim.lr_decay=0.5"))  # 40 steps: constant to step 20, then down to 0
+    last = {}
+    _after_step(monkeypatch, 27, _ctrl_c)
+    with pytest.raises(TrainingStopped):
+        train(cfg("split", "optim.lr_decay=0.5"))
+    monkeypatch.undo()
+    _after_step(monkeypatch, 39, lambda trainer: last.update(lr=trainer.opt_g.get_lr()))
+    train(cfg("split", "optim.lr_decay=0.5"), resume="latest")
+    _assert_same_run(tmp_path / "split", whole)
+    assert last["lr"] == pytest.approx(2e-4 / 20)  # the 40th step (index 39) trains at 1/20 of optim.lr_g
+    constant = train(cfg("constant"))
+    assert not np.array_equal(_generator(whole), _generator(constant))
+    assert "constant to step 20, then falling linearly to 0 at step 40" in (whole / "train.log").read_text()
+
+
+def _generator(run):
+    from paddle_dcgan.sampling.load import load_generator
+
+    return np.concatenate([v.numpy().ravel() for v in load_generator(run)[0].state_dict().values()])

@@ -217,6 +217,19 @@ class Trainer:
     def total_steps(self) -> int:
         return self.cfg.train.epochs * len(self.batches)
 
+    def learning_rate_factor(self, step: int) -> float:
+        """The share of optim.lr_g / lr_d that step ``step`` (0 = the first) trains with: 1, then with optim.lr_decay
+        a straight line from 1 down to 0 over the run's last ``lr_decay`` share of steps."""
+        decay, total = self.cfg.optim.lr_decay, self.total_steps
+        start = total * (1 - decay)
+        return 1.0 if not decay or step < start else (total - step) / (total - start)
+
+    def _set_learning_rates(self, step: int) -> None:
+        if self.cfg.optim.lr_decay:  # a pure function of the step: a resumed run sets what an unbroken one had
+            factor = self.learning_rate_factor(step)
+            self.opt_g.set_lr(self.cfg.optim.lr_g * factor)
+            self.opt_d.set_lr(self.cfg.optim.lr_d * factor)
+
     # ------------------------------------------------------------ state
     def _state(self) -> dict[str, Any]:
         return ckpt.training_state(
@@ -348,6 +361,7 @@ class Trainer:
     def train_step(self, real: paddle.Tensor, real_labels: np.ndarray | None = None) -> dict[str, float]:
         """One D step and one G step on the batch ``real`` (the whole batch; with several processes each trains on
         its part) with ``real_labels`` [B] (conditional models); returns the step's statistics."""
+        self._set_learning_rates(self.step)
         z, fake_labels = self._draw(self.step)
         with quiet_batchnorm():
             stats = train_step(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
@@ -362,6 +376,7 @@ class Trainer:
         if self.ema:
             self.ema.update()
         self.step = step
+        self._set_learning_rates(step)  # for the next step
         self.history.append(stats)
         self._stop_if_diverged(loss_problem(stats))
         self.collapse.update(self.step, stats)
@@ -399,6 +414,10 @@ class Trainer:
                 log.info("classes: %s", ", ".join(names))
             else:
                 log.info("classes (index name): %s", ", ".join(f"{i} {name}" for i, name in enumerate(names)))
+        if cfg.optim.lr_decay:
+            first = self.total_steps - int(self.total_steps * cfg.optim.lr_decay)
+            log.info("learning rates: constant to step %d, then falling linearly to 0 at step %d (optim.lr_decay=%g)",
+                     first, self.total_steps, cfg.optim.lr_decay)
         if self.scorer:
             log.info("evaluating every %d epoch(s) on %d samples against %s with %s", cfg.eval.every_epochs,
                      self.scorer.n, self.scorer.reference_name, self.scorer.classifier.id)
@@ -458,6 +477,7 @@ class Trainer:
             self.generator.train()
             self.discriminator.train()
             started, first_step = time.perf_counter(), self.step
+            self._set_learning_rates(self.step)
             steps = training_steps(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
                                    _ProcessBatches(self), cfg.epochs, self.step, self._draw, cfg.real_label)
             try:
