@@ -3,11 +3,13 @@
 python benchmarks/quality.py --steps 2500                    # every candidate, 2,500 steps, 10,000 samples
 python benchmarks/quality.py --steps 1000 -n 2000 --recipes plain,ema0.995   # a quicker screen
 python benchmarks/quality.py --minutes 7                      # a wall-time budget (on a quiet machine only)
+python benchmarks/quality.py --steps 2480 --recipes default,conditional --seed 1   # the default vs the paper's rates
 
 Each recipe is configs/dcgan_plain.yaml (the DCGAN tutorial recipe) plus overrides,
 on the shipped subset (4,000 digits), scored on the MNIST yardstick (the 10,000
 test digits, the classifier trained on all of MNIST). Recipes that differ only in
-train.ema_decay or model.sample_bn follow the very same training trajectory (the
+the weight average (train.ema_decay, train.ema_halflife, train.ema_rampup) or
+model.sample_bn follow the very same training trajectory (the
 average never feeds back into training), so they share one training run; each
 keeps its own average. ``sample_bn=batch`` (sampling in train mode, with each
 batch's own statistics) is measured here only, as a reference point for the two
@@ -16,7 +18,9 @@ policies the library offers.
 Columns: steps trained; wall-clock training time of the run (shared within a group);
 seconds per 50 steps (the median of 50-step windows after 10 warm-up steps, the
 candidate's own EMA update included) to convert steps to time on another machine;
-then FID, MNIST score, precision and recall of ``-n`` samples against as many test digits.
+then FID, MNIST score, precision and recall of ``-n`` samples against as many test digits, and for a
+conditional recipe the share of samples the classifier reads as the digit asked for (each digit
+drawn equally often, as tools/eval.py draws them).
 """
 
 from __future__ import annotations
@@ -31,11 +35,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "configs" / "dcgan_plain.yaml"
-TRAJECTORY_FREE = ("train.ema_decay", "model.sample_bn")  # keys that leave the training trajectory alone
+TRAJECTORY_FREE = ("train.ema_decay", "train.ema_halflife", "train.ema_rampup", "model.sample_bn")  # keys that leave the training trajectory alone
 
 # name -> overrides on configs/dcgan_plain.yaml
 RECIPES = {
     "plain": {},
+    "default": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3},  # configs/dcgan.yaml
     "plain/recomputed": {"model.sample_bn": "recomputed"},
     "plain/batch": {"model.sample_bn": "batch"},
     "ema0.99": {"train.ema_decay": 0.99, "model.sample_bn": "recomputed"},
@@ -54,6 +59,47 @@ RECIPES = {
     # the labels MNIST comes with: G draws the digit it is told (uniform labels when sampling), D judges (image, digit)
     "conditional": {"model.num_classes": 10},
     "conditional/ema0.999": {"model.num_classes": 10, "train.ema_decay": 0.999, "model.sample_bn": "recomputed"},
+    "conditional/ema0.995": {"model.num_classes": 10, "train.ema_decay": 0.995, "model.sample_bn": "recomputed"},
+    # a half-life in images that grows with the run (at most 5 % of the images seen so far)
+    "conditional/hl5k": {"model.num_classes": 10, "train.ema_halflife": 5000, "model.sample_bn": "recomputed"},
+    "conditional/hl10k": {"model.num_classes": 10, "train.ema_halflife": 10000, "model.sample_bn": "recomputed"},
+    "conditional/hl20k": {"model.num_classes": 10, "train.ema_halflife": 20000, "model.sample_bn": "recomputed"},
+    "conditional/hl10k/r0.1": {"model.num_classes": 10, "train.ema_halflife": 10000, "train.ema_rampup": 0.1,
+                               "model.sample_bn": "recomputed"},
+    "conditional/hl10k/running": {"model.num_classes": 10, "train.ema_halflife": 10000},
+    "conditional/recomputed": {"model.num_classes": 10, "model.sample_bn": "recomputed"},
+    "conditional/lr4e-4": {"model.num_classes": 10, "optim.lr_g": 4e-4, "optim.lr_d": 4e-4},
+    "conditional/lr_d4e-4": {"model.num_classes": 10, "optim.lr_d": 4e-4},
+    "conditional/lr_g4e-4": {"model.num_classes": 10, "optim.lr_g": 4e-4},
+    "conditional/b128": {"model.num_classes": 10, "train.batch_size": 128, "optim.lr_g": 4e-4, "optim.lr_d": 4e-4},
+    "conditional/lr6e-4": {"model.num_classes": 10, "optim.lr_g": 6e-4, "optim.lr_d": 6e-4},
+    "conditional/lr8e-4": {"model.num_classes": 10, "optim.lr_g": 8e-4, "optim.lr_d": 8e-4},
+    "conditional/lr1.2e-3": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3},
+    "conditional/lr6e-4/hl5k": {"model.num_classes": 10, "optim.lr_g": 6e-4, "optim.lr_d": 6e-4,
+                                "train.ema_halflife": 5000, "model.sample_bn": "recomputed"},
+    "conditional/lr8e-4/hl5k": {"model.num_classes": 10, "optim.lr_g": 8e-4, "optim.lr_d": 8e-4,
+                                "train.ema_halflife": 5000, "model.sample_bn": "recomputed"},
+    "conditional/lr8e-4/hl10k": {"model.num_classes": 10, "optim.lr_g": 8e-4, "optim.lr_d": 8e-4,
+                                 "train.ema_halflife": 10000, "train.ema_rampup": 0.1, "model.sample_bn": "recomputed"},
+    "conditional/lr1.2e-3/hl5k": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
+                                  "train.ema_halflife": 5000, "model.sample_bn": "recomputed"},
+    "conditional/lr1.2e-3/hl2.5k": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
+                                    "train.ema_halflife": 2500, "model.sample_bn": "recomputed"},
+    "conditional/lr1.2e-3/hl10k": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
+                                   "train.ema_halflife": 10000, "model.sample_bn": "recomputed"},
+    "conditional/lr1.6e-3": {"model.num_classes": 10, "optim.lr_g": 1.6e-3, "optim.lr_d": 1.6e-3},
+    "conditional/lr8e-4/hinge": {"model.num_classes": 10, "optim.lr_g": 8e-4, "optim.lr_d": 8e-4,
+                                 "train.loss": "hinge"},
+    "conditional/lr1.2e-3/hinge": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
+                                   "train.loss": "hinge"},
+    "conditional/lr1.2e-3/beta2=0.99": {"model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
+                                        "optim.beta2": 0.99},
+    "conditional/lr8e-4/b128": {"model.num_classes": 10, "train.batch_size": 128, "optim.lr_g": 8e-4,
+                                "optim.lr_d": 8e-4},
+    "conditional/lr4e-4/betas0,0.99": {"model.num_classes": 10, "optim.lr_g": 4e-4, "optim.lr_d": 4e-4,
+                                       "optim.beta1": 0.0, "optim.beta2": 0.99},
+    "conditional/lr4e-4/beta2=0.99": {"model.num_classes": 10, "optim.lr_g": 4e-4, "optim.lr_d": 4e-4,
+                                      "optim.beta2": 0.99},
 }
 TIMING_WARMUP, TIMING_WINDOW = 10, 50
 
@@ -95,19 +141,20 @@ def config_for(name: str, args: argparse.Namespace):
 
 def train_group(names: list[str], args: argparse.Namespace, scorers: dict) -> list[dict]:
     """Train the group's shared trajectory, scoring each recipe at --score-at and at the end; returns the rows."""
-    from paddle_dcgan.training.ema import WeightAverage
+    from paddle_dcgan.training.ema import WeightAverage, decay_schedule
     from paddle_dcgan.training.run import Trainer
 
     trainer = Trainer(config_for(names[0], args))  # writes nothing: only fit() does
-    decays = sorted({RECIPES[n].get("train.ema_decay", 0.0) for n in names} - {0.0})
-    averages = {d: WeightAverage(trainer.generator, d) for d in decays}
-    ema_seconds = {d: 0.0 for d in decays}
+    schedules = {n: average_of(n, trainer.cfg.train) for n in names}
+    averages = {key: WeightAverage(trainer.generator, decay_schedule(train))
+                for key, train in schedules.values() if key}
+    ema_seconds = {d: 0.0 for d in averages}
     trainer.generator.train()
     trainer.discriminator.train()
     deadline = time.perf_counter() + args.minutes * 60 if args.minutes else None
     windows, window_start, started = [], None, time.perf_counter()
     score_at = {int(s) for s in args.score_at.split(",") if s.strip()}
-    ema_of = {n: averages.get(RECIPES[n].get("train.ema_decay", 0.0)) for n in names}
+    ema_of = {n: averages.get(schedules[n][0]) for n in names}
     rows, done, epoch = [], False, 0
     while not done:
         for real, labels in trainer.batches.epoch(epoch):
@@ -138,6 +185,17 @@ def train_group(names: list[str], args: argparse.Namespace, scorers: dict) -> li
     return rows
 
 
+def average_of(name: str, train) -> tuple[tuple | None, object]:
+    """(key, TrainConfig) of the weight average recipe ``name`` samples from; key None: it samples G itself."""
+    train = copy.copy(train)
+    for key in ("ema_decay", "ema_halflife", "ema_rampup"):
+        if f"train.{key}" in RECIPES[name]:
+            setattr(train, key, RECIPES[name][f"train.{key}"])
+    if not (train.ema_decay or train.ema_halflife):
+        return None, train
+    return (train.ema_decay, train.ema_halflife, train.ema_rampup), train
+
+
 def score_group(names: list[str], trainer, ema_of: dict, timing: dict, scorer, args) -> list[dict]:
     """A row per recipe of the group at the trainer's current step.
 
@@ -148,10 +206,11 @@ def score_group(names: list[str], trainer, ema_of: dict, timing: dict, scorer, a
     base = statistics.median(windows) - sum(ema_seconds.values()) * TIMING_WINDOW / steps if windows else None
     rows = []
     for name in names:
-        own_ema = ema_seconds.get(RECIPES[name].get("train.ema_decay", 0.0), 0.0)
+        own_ema = ema_seconds.get(average_of(name, trainer.cfg.train)[0], 0.0)
         result = score(name, trainer, ema_of[name], scorer, args)
         rows.append({"recipe": name, "steps": steps, "seconds": timing["seconds"], "samples": scorer.n,
                      "per_50": None if base is None else base + own_ema * TIMING_WINDOW / steps,
+                     "accuracy": result.get("conditional_accuracy"),
                      **{k: result[k] for k in ("fid", "mnist_score", "precision", "recall")}})
         print(f"  {name} at step {steps}: FID {result['fid']:.1f}", flush=True)
     return rows
@@ -173,26 +232,24 @@ def samples_with_batch_stats(net, n: int, seed: int, batch_size: int):
 
 def score(name: str, trainer, average, scorer, args) -> dict:
     from paddle_dcgan.sampling.batchnorm import for_sampling
-    from paddle_dcgan.sampling.sample import sample
 
     net = average.average if average else trainer.generator
     policy = RECIPES[name].get("model.sample_bn", "running")
     if policy == "batch":
-        images = samples_with_batch_stats(net, scorer.n, args.seed, trainer.cfg.train.batch_size)
-    else:
-        images = sample(for_sampling(net, policy, args.seed), scorer.n, seed=args.seed)
-    return scorer.score(images)
+        return scorer.score(samples_with_batch_stats(net, scorer.n, args.seed, trainer.cfg.train.batch_size))
+    return scorer.score_generator(for_sampling(net, policy, args.seed), args.seed)  # as tools/eval.py scores it
 
 
 def format_table(rows: list[dict], floor: dict, floor_samples: int) -> str:
-    head = f"{'recipe':<20}{'samples':>8}{'steps':>7}{'wall':>9}{'s/50 steps':>12}{'FID':>9}{'MNIST score':>13}{'precision':>11}" \
-           f"{'recall':>8}"
+    head = f"{'recipe':<27}{'samples':>8}{'steps':>7}{'wall':>9}{'s/50 steps':>12}{'FID':>9}{'MNIST score':>13}{'precision':>11}" \
+           f"{'recall':>8}{'accuracy':>10}"
     lines = [head, "-" * len(head)]
     for r in rows:
         per_50 = f"{r['per_50']:.1f}" if r["per_50"] is not None else "-"
-        lines.append(f"{r['recipe']:<20}{r['samples']:>8}{r['steps']:>7}{r['seconds'] / 60:>7.1f} m{per_50:>12}{r['fid']:>9.1f}"
-                     f"{r['mnist_score']:>13.2f}{r['precision']:>11.3f}{r['recall']:>8.3f}")
-    lines.append(f"{'real vs real':<20}{floor_samples:>8}{'':>7}{'':>9}{'':>12}{floor['fid']:>9.1f}"
+        lines.append(f"{r['recipe']:<27}{r['samples']:>8}{r['steps']:>7}{r['seconds'] / 60:>7.1f} m{per_50:>12}{r['fid']:>9.1f}"
+                     f"{r['mnist_score']:>13.2f}{r['precision']:>11.3f}{r['recall']:>8.3f}"
+                     + (f"{r['accuracy']:>10.3f}" if r["accuracy"] is not None else f"{'-':>10}"))
+    lines.append(f"{'real vs real':<27}{floor_samples:>8}{'':>7}{'':>9}{'':>12}{floor['fid']:>9.1f}"
                  f"{floor['mnist_score']:>13.2f}{floor['precision']:>11.3f}{floor['recall']:>8.3f}")
     return "\n".join(lines)
 

@@ -37,6 +37,7 @@ CHANNELS = (1, 3)  # model.channels: grey or colour
 # keys that also take the word auto, and the number that stands for it (the data decides: data/sources.py)
 AUTO_VALUES = {"model.channels": 0, "model.num_classes": -1}
 AMP_MODES = ("off", "float16", "bfloat16")
+LOSSES = ("bce", "hinge")  # train.loss (core/steps.py)
 KERNELS = ("auto", "onednn", "paddle", "stock")  # train.kernels (paddle_dcgan/kernels)
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 SAMPLE_BN_POLICIES = ("running", "recomputed")  # sampling/batchnorm.py
@@ -60,7 +61,7 @@ class ModelConfig:
     nz: int = 100  # length of the noise vector z fed to the generator
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
-    sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's) | recomputed (sampling/batchnorm.py)
+    sample_bn: str = "recomputed"  # G's BatchNorm statistics when sampling: running (training's) | recomputed for the weights sampled from (sampling/batchnorm.py)
     num_classes: int = -1  # auto (-1) = the data's classes: 10 for digits, one per class folder; conditional: G draws the class asked for, D judges (image, class) pairs; 0 = plain DCGAN
     channels: int = 0  # image channels: 1 grey, 3 colour; auto (0) = colour when any training image is
 
@@ -75,8 +76,8 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    lr_g: float = 2e-4  # Adam learning rate of the generator
-    lr_d: float = 2e-4  # Adam learning rate of the discriminator
+    lr_g: float = 1.2e-3  # Adam learning rate of the generator; 6x the DCGAN paper's 2e-4 (docs/recipe.md)
+    lr_d: float = 1.2e-3  # Adam learning rate of the discriminator
     beta1: float = 0.5  # Adam beta1; DCGAN's 0.5 instead of 0.9 keeps training stable
     beta2: float = 0.999  # Adam beta2
     lr_decay: float = 0.0  # share of the run's last steps over which both learning rates fall linearly to 0; 0 = constant
@@ -91,8 +92,11 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0 = at the end of every epoch
     keep_checkpoints: int = 3  # newest full checkpoints kept in <run>/checkpoints; older ones are deleted
     num_fixed_samples: int = 64  # images in the fixed-noise grid drawn after every epoch
-    ema_decay: float = 0.0  # sample from an exponential moving average of G's weights with this decay (warmed up); 0 = off
+    ema_decay: float = 0.0  # sample from an exponential moving average of G's weights with this fixed decay (warmed up); 0 = off
+    ema_halflife: int = 5000  # or: an average whose half-life is this many training images (training/ema.py); 0 = off
+    ema_rampup: float = 0.05  # the half-life is at most this share of the images seen so far (0 = no cap)
     real_label: float = 1.0  # D's target for real images; < 1 is one-sided label smoothing (0.9 is the usual choice)
+    loss: str = "bce"  # bce (DCGAN's cross-entropy, G non-saturating) | hinge (core/steps.py)
     kernels: str = "auto"  # onednn (oneDNN convolutions, fused BatchNorm + activation) | paddle (GEMM forms only) | stock (the core's layers as written); auto = onednn on CPU if it builds
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
@@ -438,7 +442,14 @@ def validate(cfg: Config) -> None:
     _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
     _check(m.sample_bn in SAMPLE_BN_POLICIES, "model.sample_bn", m.sample_bn, " | ".join(SAMPLE_BN_POLICIES))
     _check(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "0 (off) or 0 < decay < 1, e.g. 0.995")
+    _check(t.ema_halflife >= 0, "train.ema_halflife", t.ema_halflife, "0 (off) or images >= 1, e.g. 10000")
+    _check(not (t.ema_halflife and t.ema_decay), "train.ema_halflife", t.ema_halflife,
+           f"0 to average G with train.ema_decay={t.ema_decay} instead (one way at a time)")
+    _check(0 <= t.ema_rampup <= 1, "train.ema_rampup", t.ema_rampup, "a share from 0 (no cap) to 1")
     _check(0.5 < t.real_label <= 1, "train.real_label", t.real_label, "0.5 < label <= 1 (1 = no smoothing)")
+    _check(t.loss in LOSSES, "train.loss", t.loss, " | ".join(LOSSES))
+    _check(t.loss == "bce" or t.real_label == 1, "train.real_label", t.real_label,
+           "1 with train.loss=hinge (label smoothing is a cross-entropy target)")
     _check(t.amp in AMP_MODES, "train.amp", t.amp, " | ".join(AMP_MODES))
     _check(t.kernels in KERNELS, "train.kernels", t.kernels, " | ".join(KERNELS))
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
@@ -454,7 +465,8 @@ def validate(cfg: Config) -> None:
 RESUME_KEYS = (
     "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf", "model.num_classes", "model.channels",
     "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "optim.lr_decay", "train.batch_size",
-    "train.ema_decay", "train.real_label",
+    "train.ema_decay", "train.ema_halflife", "train.ema_rampup", "train.real_label",
+    "train.loss",
 )
 
 
@@ -467,7 +479,7 @@ def _lookup(cfg_dict: dict[str, Any], dotted: str) -> Any:
 
 # What a key meant before it existed, where its default has changed since: checkpoints written then
 # lack it. Conditional models came with model.num_classes; its default became 10 later.
-BEFORE_THE_KEY = {"model.num_classes": 0, "model.channels": 1}
+BEFORE_THE_KEY = {"model.num_classes": 0, "model.channels": 1, "train.ema_halflife": 0}
 
 
 def get(cfg_dict: dict[str, Any], dotted: str) -> Any:

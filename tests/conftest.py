@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Small nets and data so that an end-to-end run takes seconds on a CPU.
 TINY = ["model.ngf=8", "model.ndf=8", "model.nz=16", "train.batch_size=20", "train.log_every=5",
-        "train.num_fixed_samples=16", "data.name=mnist"]
+        "train.num_fixed_samples=16", "data.name=mnist",
+        # the generator file holds the trained weights as they are (no average, training's BatchNorm statistics);
+        # tests of the average and of recomputed statistics ask for them
+        "train.ema_halflife=0", "model.sample_bn=running"]
 
 
 def make_idx_dataset(folder: Path, n_train: int = 200, n_test: int = 100, seed: int = 0) -> Path:

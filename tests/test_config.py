@@ -10,7 +10,8 @@ def test_shipped_config_only_overrides_defaults():
     cfg = load_config(str(ROOT / "configs" / "dcgan.yaml"))
     assert cfg.run_name == "dcgan"
     assert cfg.model.image_size == 28 and cfg.train.batch_size == 64 and cfg.data.name == "auto"
-    assert cfg.optim.lr_g == 2e-4 and cfg.optim.beta1 == 0.5
+    assert cfg.optim.lr_g == cfg.optim.lr_d == 1.2e-3 and cfg.optim.beta1 == 0.5
+    assert cfg.train.ema_halflife == 5000 and cfg.model.sample_bn == "recomputed"
 
 
 def test_overrides_are_typed_and_win(tmp_path):
@@ -52,6 +53,10 @@ def test_a_runs_config_yaml_loads_back(tmp_path):
     (["data.name=fashion_mnist", "eval.reference=mnist_yardstick"], "auto or held_out when data.name=fashion_mnist"),
     (["train.ema_decay=1"], "'train.ema_decay' = 1.0 is out of range"),
     (["train.ema_decay=-0.5"], "0 (off) or 0 < decay < 1"),
+    (["train.ema_halflife=-1"], "0 (off) or images >= 1"),
+    (["train.ema_decay=0.999"], "'train.ema_halflife' = 5000 is out of range"),
+    (["train.ema_halflife=5000", "train.ema_decay=0.999"], "0 to average G with train.ema_decay=0.999 instead"),
+    (["train.ema_rampup=2"], "'train.ema_rampup' = 2.0 is out of range"),
     (["train.real_label=0.5"], "0.5 < label <= 1"),
     (["train.real_label=1.1"], "'train.real_label' = 1.1 is out of range"),
     (["model.sample_bn=batch"], "running | recomputed"),
@@ -111,6 +116,7 @@ def test_plain_config_is_the_tutorial_recipe():
     plain = load_config(str(ROOT / "configs" / "dcgan_plain.yaml"))
     assert (plain.optim.lr_g, plain.optim.lr_d, plain.optim.beta1) == (2e-4, 2e-4, 0.5)
     assert (plain.train.ema_decay, plain.train.real_label, plain.model.sample_bn) == (0.0, 1.0, "running")
+    assert plain.train.ema_halflife == 0 and plain.train.loss == "bce" and plain.optim.lr_decay == 0
     assert (plain.model.ngf, plain.model.ndf, plain.train.batch_size) == (64, 64, 64)
 
 

@@ -6,11 +6,12 @@ import numpy as np
 import paddle
 import pytest
 
-from paddle_dcgan.training.ema import WeightAverage, warmed_up_decay
+from paddle_dcgan.config import OptimConfig, TrainConfig
+from paddle_dcgan.training.ema import WeightAverage, decay_schedule, ramped_decay, warmed_up_decay
 from paddle_dcgan.core.models import Discriminator, Generator, build_models
 from paddle_dcgan.random_streams import STREAM_BATCHNORM, noise
 from paddle_dcgan.sampling.batchnorm import for_sampling, recompute_batchnorm
-from paddle_dcgan.core.steps import discriminator_step
+from paddle_dcgan.core.steps import discriminator_loss, discriminator_step, generator_loss
 
 
 def _tiny_generator(seed=0):
@@ -27,6 +28,38 @@ def test_warmed_up_decay():
     assert warmed_up_decay(0.999, 0) == pytest.approx(0.1)  # the first update nearly copies the net
     assert warmed_up_decay(0.999, 90) == pytest.approx(0.91)
     assert warmed_up_decay(0.99, 10_000) == 0.99
+
+
+def test_ramped_decay_halves_an_old_step_after_the_half_life():
+    # full half-life: after 10,000 images (156.25 steps of 64) an old step's weight is halved
+    decay = ramped_decay(10_000, 0.0, 64, 5)
+    assert decay ** (10_000 / 64) == pytest.approx(0.5)
+    # ramp-up: after 10 steps (640 images) the half-life is 5 % of them, 32 images
+    assert ramped_decay(10_000, 0.05, 64, 9) == pytest.approx(0.5 ** (64 / 32))
+    assert ramped_decay(10_000, 0.05, 64, 0) < 1e-5  # the first update copies the net
+    # the cap lifts once 5 % of the images seen exceed the half-life: 200,000 images = 3,125 steps
+    assert ramped_decay(10_000, 0.05, 64, 3_200) == ramped_decay(10_000, 0.0, 64, 3_200)
+    assert ramped_decay(10_000, 0.05, 64, 1_000) < ramped_decay(10_000, 0.05, 64, 2_000) < decay
+
+
+def test_decay_schedule_follows_the_config():
+    assert decay_schedule(TrainConfig(ema_halflife=0)) is None
+    assert decay_schedule(TrainConfig())(10**6) == ramped_decay(5000, 0.05, 64, 10**6)  # the default: half-life 5,000
+    fixed = decay_schedule(TrainConfig(ema_decay=0.999, ema_halflife=0))
+    assert fixed(0) == warmed_up_decay(0.999, 0) and fixed(10**6) == 0.999
+    ramped = decay_schedule(TrainConfig(ema_halflife=5000, ema_rampup=0.1, batch_size=32))
+    assert ramped(7) == ramped_decay(5000, 0.1, 32, 7)
+    generator = _tiny_generator()
+    average = WeightAverage(generator, ramped)
+    with paddle.no_grad():
+        for p in generator.parameters():
+            p.set_value(p + 1.0)
+    before = _numpy_state(average.average)
+    average.update()  # ramped(0): the half-life is 3.2 images, a step of 32 nearly copies the net
+    for key, value in _numpy_state(average.average).items():
+        d = ramped(0)
+        np.testing.assert_allclose(value, d * before[key] + (1 - d) * generator.state_dict()[key].numpy(),
+                                   rtol=1e-5, atol=1e-6)
 
 
 def test_weight_average_trails_the_net():
@@ -104,6 +137,46 @@ def test_real_label_smooths_the_real_target():
     assert losses[0.9] - losses[1.0] == pytest.approx(0.1 * logit.mean(), rel=1e-3, abs=1e-5)
 
 
+def test_hinge_loss():
+    real, fake = paddle.to_tensor([2.0, 0.5, -1.0]), paddle.to_tensor([-3.0, 0.0, 0.5])
+    # D: mean(max(0, 1 - real)) + mean(max(0, 1 + fake)) = (0 + 0.5 + 2) / 3 + (0 + 1 + 1.5) / 3
+    assert float(discriminator_loss(real, fake, loss="hinge")) == pytest.approx(5.0 / 3)
+    assert float(generator_loss(fake, loss="hinge")) == pytest.approx(2.5 / 3)
+    bce = float(discriminator_loss(real, fake))
+    assert bce == pytest.approx(float(np.mean(np.log1p(np.exp(-real.numpy())))
+                                      + np.mean(np.log1p(np.exp(fake.numpy())))), rel=1e-5)
+
+
+def test_hinge_and_halflife_average_resume_exactly(tiny_data, tmp_path, monkeypatch):
+    """A run with train.loss=hinge and a half-life average, stopped by Ctrl-C and resumed, ends bit-identical
+    to an unbroken one, average included; the hinge run trains other weights than the cross-entropy one."""
+    from test_faults import _after_step, _ctrl_c
+
+    from paddle_dcgan.training.interrupt import TrainingStopped
+    from paddle_dcgan.training.run import train
+
+    def cfg(name, *extra):
+        from conftest import TINY
+        from paddle_dcgan.config import load_config
+
+        return load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={tmp_path}", f"run_name={name}",
+                                  "train.epochs=3", *extra])
+
+    recipe = ("train.loss=hinge", "train.ema_halflife=200", "model.sample_bn=recomputed")
+    whole = train(cfg("whole", *recipe))
+    _after_step(monkeypatch, 17, _ctrl_c)
+    with pytest.raises(TrainingStopped):
+        train(cfg("split", *recipe))
+    monkeypatch.undo()
+    train(cfg("split", *recipe), resume="latest")
+    assert np.array_equal(_generator(tmp_path / "split"), _generator(whole))
+    assert (tmp_path / "split" / "history.csv").read_text() == (whole / "history.csv").read_text()
+    bce = train(cfg("bce", "train.ema_halflife=200", "model.sample_bn=recomputed"))
+    assert not np.array_equal(_generator(whole), _generator(bce))
+    plain = train(cfg("plain", "train.loss=hinge"))  # no average: generator.pdparams holds the trained weights
+    assert not np.array_equal(_generator(whole), _generator(plain))
+
+
 def _trainer(tiny_data, out, *extra):
     from conftest import TINY
     from paddle_dcgan.config import load_config
@@ -147,7 +220,7 @@ def test_a_decayed_run_stopped_in_its_decay_resumes_exactly(tiny_data, tmp_path,
     assert np.array_equal(_generator(tmp_path / "split"), _generator(whole))
     split_history = (tmp_path / "split" / "history.csv").read_text()
     assert split_history == (whole / "history.csv").read_text() and len(split_history.splitlines()) == 41
-    assert last["lr"] == pytest.approx(2e-4 / 20)  # the 40th step (index 39) trains at 1/20 of optim.lr_g
+    assert last["lr"] == pytest.approx(OptimConfig().lr_g / 20)  # the 40th step (index 39) trains at 1/20 of optim.lr_g
     constant = train(cfg("constant"))
     assert not np.array_equal(_generator(whole), _generator(constant))
     assert "constant to step 20, then falling linearly to 0 at step 40" in (whole / "train.log").read_text()

@@ -53,7 +53,7 @@ from ..sampling.batchnorm import for_sampling, quiet_batchnorm, stock_copy
 from .amp import choose_precision
 from .dashboard import Dashboard
 from .divergence import CollapseWatch, TrainingDiverged, loss_problem, weight_problem
-from .ema import WeightAverage
+from .ema import WeightAverage, decay_schedule
 from .history import History
 from .interrupt import StopRequest, TrainingStopped
 from .progress import StepReporter, format_duration
@@ -152,7 +152,8 @@ class Trainer:
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
                                            parameters=self.discriminator.parameters())
-        self.ema = WeightAverage(self.generator, cfg.train.ema_decay) if cfg.train.ema_decay else None
+        ema_decay = decay_schedule(cfg.train)
+        self.ema = WeightAverage(self.generator, ema_decay) if ema_decay else None
         self._sampler: tuple[int, paddle.nn.Layer] | None = None  # (step, net) cache of sampling_generator()
         self.fixed_z = noise(cfg.seed, STREAM_FIXED_NOISE, 0, cfg.train.num_fixed_samples, m.nz)
         # a conditional grid has a column per digit: 0 1 2 ... 9 along every row
@@ -365,7 +366,8 @@ class Trainer:
         z, fake_labels = self._draw(self.step)
         with quiet_batchnorm():
             stats = train_step(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
-                               *self._part(real, real_labels), z, fake_labels, self.cfg.train.real_label)
+                               *self._part(real, real_labels), z, fake_labels, self.cfg.train.real_label,
+                               self.cfg.train.loss)
         return self._after_step(self.step + 1, stats)
 
     def _after_step(self, step: int, stats: dict[str, float]) -> dict[str, float]:
@@ -479,7 +481,8 @@ class Trainer:
             started, first_step = time.perf_counter(), self.step
             self._set_learning_rates(self.step)
             steps = training_steps(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
-                                   _ProcessBatches(self), cfg.epochs, self.step, self._draw, cfg.real_label)
+                                   _ProcessBatches(self), cfg.epochs, self.step, self._draw, cfg.real_label,
+                                   cfg.loss)
             try:
                 with StopRequest() as stop, quiet_batchnorm():
                     for step, epoch, stats in steps:
