@@ -199,3 +199,4 @@ def test_every_lever_changes_what_the_step_runs(bench, two_trainers, lever, monk
     getattr(levers, lever)(changed)
     assert _what_the_step_is_handed(changed, reals[0], monkeypatch) != _what_the_step_is_handed(reference, reals[0],
                                                                                                monkeypatch)
+
