@@ -27,8 +27,8 @@ import yaml
 
 from .errors import UserError
 
-DATASETS = ("auto", "mnist", "mnist_subset", "fashion_mnist", "folder")
-MNIST_VARIANTS = ("auto", "mnist", "mnist_subset")  # their generators are scored on the MNIST yardstick by default
+DATASETS = ("auto", "mnist", "mnist_embedded", "mnist_subset", "fashion_mnist", "folder")
+MNIST_VARIANTS = ("auto", "mnist", "mnist_embedded", "mnist_subset")  # their generators are scored on the MNIST yardstick by default
 MNIST_YARDSTICK = "mnist_yardstick"  # the shipped reference for MNIST digits (data.mnist.YARDSTICK_DIR, evaluation/evaluate.py)
 EVAL_REFERENCES = ("auto", MNIST_YARDSTICK, "held_out")
 IMAGE_SIZES = (28, 32, 64)
@@ -61,14 +61,14 @@ class ModelConfig:
     nz: int = 100  # length of the noise vector z fed to the generator
     ngf: int = 64  # generator width: channels of its last hidden block (doubling towards z)
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
-    sample_bn: str = "recomputed"  # G's BatchNorm statistics when sampling: running (training's) | recomputed for the weights sampled from (sampling/batchnorm.py)
+    sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's; for an average of G, the average of them) | recomputed for the weights sampled from (sampling/batchnorm.py)
     num_classes: int = -1  # auto (-1) = the data's classes: 10 for digits, one per class folder; conditional: G draws the class asked for, D judges (image, class) pairs; 0 = plain DCGAN
     channels: int = 0  # image channels: 1 grey, 3 colour; auto (0) = colour when any training image is
 
 
 @dataclass
 class DataConfig:
-    name: str = "auto"  # auto | mnist | mnist_subset | fashion_mnist | folder (your pictures in data.dir); auto = mnist if on disk, else mnist_subset
+    name: str = "auto"  # auto | mnist | mnist_embedded | mnist_subset | fashion_mnist | folder (your pictures in data.dir); auto = mnist if on disk, else mnist_embedded (13,160 digits in the package)
     dir: str = ""  # folder holding the gzip IDX files, or with data.name=folder your pictures (data/folder.py); "" = paddle's cache (~/.cache/paddle/dataset/<name>)
     download: bool = False  # fetch missing mnist / fashion_mnist files with paddle's downloader
     download_timeout: float = 120.0  # seconds after which a download is abandoned (paddle's own has no limit)
@@ -85,7 +85,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 40  # passes over the training images (40 x 4,000 subset digits: 2,480 steps)
+    epochs: int = 12  # passes over the training images (12 x the 13,160 embedded MNIST digits: 2,460 steps)
     batch_size: int = 64  # images per step (real images for D; as many fakes); with several processes, all of theirs
     shards: int = 0  # BatchNorm shards of a batch, 0 = one per process; =N in one process repeats an N-process run
     log_every: int = 20  # steps between log lines

@@ -39,9 +39,10 @@ def test_cdcgan_config_is_a_small_diff_over_the_defaults():
     assert cfg.run_name == "cdcgan" and cfg.model.num_classes == AUTO_CLASSES and cfg.train.epochs == 60
     # the paper's learning rates, no weight average, training's BatchNorm statistics
     assert (cfg.optim.lr_g, cfg.optim.lr_d, cfg.train.ema_halflife, cfg.model.sample_bn) == (2e-4, 2e-4, 0, "running")
-    cfg.run_name, cfg.train.epochs = "dcgan", 40
+    assert cfg.data.name == "mnist_subset"  # the 4,000 digits its figures come from
+    cfg.run_name, cfg.train.epochs, cfg.data.name = "dcgan", 12, "auto"
     cfg.optim.lr_g = cfg.optim.lr_d = 1.2e-3
-    cfg.train.ema_halflife, cfg.model.sample_bn = 5000, "recomputed"
+    cfg.train.ema_halflife = 5000
     assert cfg == load_config(None)  # nothing else differs: the default model is the conditional one
     assert Config().model.num_classes == AUTO_CLASSES and "model.num_classes" in RESUME_KEYS
     plain = load_config(str(ROOT / "configs" / "dcgan_plain.yaml"))

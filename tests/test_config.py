@@ -11,7 +11,7 @@ def test_shipped_config_only_overrides_defaults():
     assert cfg.run_name == "dcgan"
     assert cfg.model.image_size == 28 and cfg.train.batch_size == 64 and cfg.data.name == "auto"
     assert cfg.optim.lr_g == cfg.optim.lr_d == 1.2e-3 and cfg.optim.beta1 == 0.5
-    assert cfg.train.ema_halflife == 5000 and cfg.model.sample_bn == "recomputed"
+    assert cfg.train.ema_halflife == 5000 and cfg.model.sample_bn == "running"
 
 
 def test_overrides_are_typed_and_win(tmp_path):

@@ -47,9 +47,26 @@ def test_shipped_subset_counts():
     assert not overlap  # held-out digits are not in the training split
 
 
-def test_auto_falls_back_to_subset(tmp_path, caplog):
+def test_embedded_digits_join_the_subset_and_the_yardstick_training_digits():
+    """mnist_embedded: every training digit the package holds, each once, none of them held out."""
+    train, train_labels = data.load_split("mnist_embedded", data.SUBSET_DIR, "train")
+    held_out, held_out_labels = data.load_split("mnist_embedded", data.SUBSET_DIR, "test")
+    subset, subset_labels = data.load_split("mnist_subset", data.SUBSET_DIR, "train")
+    yardstick = data.load_split("mnist", data.YARDSTICK_DIR, "train")[0]
+    np.testing.assert_array_equal(held_out, data.load_split("mnist_subset", data.SUBSET_DIR, "test")[0])
+    np.testing.assert_array_equal(train[:len(subset)], subset)  # the subset first, in its order
+    np.testing.assert_array_equal(train_labels[:len(subset)], subset_labels)
+    keys = [bytes(image) for image in train.reshape(len(train), -1)]
+    assert len(set(keys)) == len(keys) == 13160  # each digit once
+    assert set(keys) == set(map(bytes, subset.reshape(len(subset), -1))) | (
+        set(map(bytes, yardstick.reshape(len(yardstick), -1))) - set(map(bytes, held_out.reshape(len(held_out), -1))))
+    assert not set(keys) & set(map(bytes, held_out.reshape(len(held_out), -1)))
+    assert held_out_labels.shape == (1000,) and set(train_labels.tolist()) == set(range(10))
+
+
+def test_auto_falls_back_to_the_embedded_digits(tmp_path, caplog):
     caplog.set_level("INFO", logger="paddle_dcgan")
-    assert data.resolve("auto", str(tmp_path)) == ("mnist_subset", data.SUBSET_DIR)
+    assert data.resolve("auto", str(tmp_path)) == ("mnist_embedded", data.SUBSET_DIR)
     assert "data.download=true" in caplog.text
 
 

@@ -81,10 +81,20 @@ def test_yardstick_holds_the_mnist_test_set_and_a_disjoint_training_sample():
 
 
 def test_subset_digits_are_not_yardstick_test_digits():
-    """A generator trained on the shipped subset never saw a digit it is scored against."""
+    """A generator trained on the embedded digits never saw a digit it is scored against."""
     test_keys = _pixel_keys(load_split("mnist", YARDSTICK_DIR, "test")[0])
-    for split in ("train", "test"):
-        assert not _pixel_keys(load_split("mnist_subset", SUBSET_DIR, split)[0]) & test_keys
+    for name in ("mnist_subset", "mnist_embedded"):
+        for split in ("train", "test"):
+            assert not _pixel_keys(load_split(name, SUBSET_DIR, split)[0]) & test_keys
+
+
+def test_embedded_digits_are_scored_on_the_subsets_held_out_digits():
+    """--data mnist_embedded (or eval.reference=held_out on it): the subset's 1,000 held-out digits and its classifier."""
+    for reference in (evaluation.choose_reference("mnist_embedded", "auto"),
+                      evaluation.training_reference("held_out", "mnist_embedded", SUBSET_DIR)):
+        assert (reference.name, reference.dataset, reference.folder) == ("mnist_subset", "mnist_subset", SUBSET_DIR)
+        assert default_classifier_path(reference.dataset).is_file()
+    assert evaluation.choose_reference(None, "mnist_embedded") is evaluation.YARDSTICK
 
 
 def test_shipped_mnist_classifier_accuracy():

@@ -338,10 +338,10 @@ def test_sigterm_in_training_saves_and_exits_130(tiny_data, tmp_path):
 
 
 def test_notices_are_not_printed_before_an_error(tiny_data, tmp_path):
-    # data.name=auto without full MNIST in data.dir: the fallback notice used to come before the error line
-    result = _train_tool(tmp_path, tiny_data, "data.name=auto", f"data.dir={tmp_path}", "train.batch_size=5000",
+    # data.name=auto without full MNIST in data.dir: the error line comes alone, without the fallback notice before it
+    result = _train_tool(tmp_path, tiny_data, "data.name=auto", f"data.dir={tmp_path}", "train.batch_size=20000",
                          check=False)
-    assert_one_line_error(result, "train.batch_size=5000")
+    assert_one_line_error(result, "train.batch_size=20000")
     assert not (tmp_path / "output").exists()
 
 

@@ -1,6 +1,7 @@
 """The recipe levers on tiny nets: weight averaging, BatchNorm statistics for sampling, label smoothing."""
 
 import copy
+import warnings
 
 import numpy as np
 import paddle
@@ -64,7 +65,7 @@ def test_decay_schedule_follows_the_config():
 
 def test_weight_average_trails_the_net():
     generator = _tiny_generator()
-    average = WeightAverage(generator, 0.9)
+    average = WeightAverage(generator, _fixed(0.9))
     start = _numpy_state(generator)
     with paddle.no_grad():
         for p in generator.parameters():
@@ -77,13 +78,36 @@ def test_weight_average_trails_the_net():
     assert average.updates == 1 and average.average is not generator
 
 
+def _fixed(decay: float):
+    """train.ema_decay's schedule: ``decay``, warmed up."""
+    return lambda updates: warmed_up_decay(decay, updates)
+
+
+def test_weight_average_follows_weights_loaded_and_statistics_moved_in_place():
+    """The average keeps trailing the net after its weights are loaded from elsewhere (a resume) and after
+    a training forward moves BatchNorm's running statistics."""
+    generator = _tiny_generator()
+    average = WeightAverage(generator, lambda updates: 0.5)
+    generator.set_state_dict(_tiny_generator(seed=9).state_dict())
+    generator.train()
+    with paddle.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator(paddle.randn([4, generator.nz, 1, 1]))
+    before, trained = _numpy_state(average.average), _numpy_state(generator)
+    average.update()
+    after = _numpy_state(average.average)
+    assert not np.array_equal(trained["blocks.0.1._mean"], before["blocks.0.1._mean"])
+    for key, value in after.items():
+        np.testing.assert_allclose(value, 0.5 * before[key] + 0.5 * trained[key], rtol=1e-6, atol=1e-7, err_msg=key)
+
+
 def test_weight_average_state_round_trip():
     generator = _tiny_generator()
-    average = WeightAverage(generator, 0.99)
+    average = WeightAverage(generator, _fixed(0.99))
     with paddle.no_grad():
         generator.parameters()[0].set_value(generator.parameters()[0] * 3)
     average.update()
-    restored = WeightAverage(_tiny_generator(seed=5), 0.99)
+    restored = WeightAverage(_tiny_generator(seed=5), _fixed(0.99))
     restored.set_state_dict(copy.deepcopy(average.state_dict()))
     assert restored.updates == 1
     for key, value in _numpy_state(average.average).items():

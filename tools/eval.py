@@ -1,6 +1,6 @@
 """Score a generator (or a .npy of samples) against real held-out digits.
 
-Generators of MNIST digits (trained on mnist or mnist_subset) and .npy samples are
+Generators of MNIST digits (trained on mnist, mnist_embedded or mnist_subset) and .npy samples are
 scored by default, offline, on the MNIST yardstick shipped in the package: the
 10,000 MNIST test digits, with the classifier trained on full MNIST.
 

@@ -9,7 +9,11 @@ Sources, by ``data.name``:
   ``/usr/share/datasets/fashion-mnist`` (``apt-get install dataset-fashion-mnist``).
 - ``mnist_subset``: 5,000 real MNIST digits shipped in this package (4,000
   train / 1,000 held out, 400 / 100 per class); see tools/make_mnist_subset.py.
-- ``auto``: ``mnist`` when it is on disk, otherwise ``mnist_subset``.
+- ``mnist_embedded``: every MNIST training digit the package holds: the subset's
+  4,000 and the yardstick's 10,000 training digits, each once and none of the
+  subset's held-out digits (13,3xx; :func:`embedded_split`); held out: the
+  subset's 1,000.
+- ``auto``: ``mnist`` when it is on disk, otherwise ``mnist_embedded``.
 
 Another dataset in the same format is one more :data:`SOURCES` entry.
 
@@ -63,7 +67,9 @@ SOURCES = {
     "mnist": Source("MNIST", "mnist"),
     "fashion_mnist": Source("FashionMNIST", "fashion-mnist", ("/usr/share/datasets/fashion-mnist",)),
     "mnist_subset": Source("", ""),
+    "mnist_embedded": Source("", ""),
 }
+SHIPPED = ("mnist_subset", "mnist_embedded")  # in the package: nothing to find or download
 
 
 def paddle_cache_dir(cache_name: str) -> Path:
@@ -173,16 +179,16 @@ def _download(name: str, timeout: float) -> None:
 def resolve(name: str, data_dir: str = "", download: bool = False, timeout: float = 120.0,
             split: str = "train") -> tuple[str, Path]:
     """Decide which dataset and folder to use; returns ``(dataset name, folder)``."""
-    if name == "mnist_subset":
+    if name in SHIPPED:
         return name, SUBSET_DIR
     if name == "auto":
         found = next((d for d in _candidate_dirs("mnist", data_dir) if _has_split(d, split)), None)
         if found is not None:
             return "mnist", found
-        log.info("full MNIST not found in %s; using the shipped 5,000-digit subset "
+        log.info("full MNIST not found in %s; using the MNIST digits embedded in the package "
                  "(for full MNIST: -o data.name=mnist -o data.download=true, or -o data.dir=FOLDER)",
                  " or ".join(str(d) for d in _candidate_dirs("mnist", data_dir)))
-        return "mnist_subset", SUBSET_DIR
+        return "mnist_embedded", SUBSET_DIR
     dirs = _candidate_dirs(name, data_dir)
     found = next((d for d in dirs if _has_split(d, split)), None)
     if found is None and download:
@@ -198,8 +204,21 @@ def resolve(name: str, data_dir: str = "", download: bool = False, timeout: floa
     return name, found
 
 
+def embedded_split(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """``mnist_embedded``'s split: held out (``test``) the subset's 1,000 digits; ``train`` the subset's
+    4,000 training digits, then the yardstick's training digits that are neither of those nor held out."""
+    subset_x, subset_y = load_folder(SUBSET_DIR, split)
+    if split == "test":
+        return subset_x, subset_y
+    held_out = load_folder(SUBSET_DIR, "test")[0]
+    known = {image.tobytes() for image in np.concatenate([subset_x, held_out])}
+    more_x, more_y = load_folder(YARDSTICK_DIR, "train")
+    new = np.array([image.tobytes() not in known for image in more_x], dtype=bool)
+    return np.concatenate([subset_x, more_x[new]]), np.concatenate([subset_y, more_y[new]])
+
+
 def load_split(name: str, folder: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = load_folder(folder, split)
+    images, labels = embedded_split(split) if name == "mnist_embedded" else load_folder(folder, split)
     if images.shape[1:] != (28, 28):
         raise UserError(f"{name} images in '{folder}' are {images.shape[1:]}, expected 28x28")
     return images, labels

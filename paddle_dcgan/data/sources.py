@@ -24,7 +24,7 @@ FOLDER = "folder"
 AUTO_CHANNELS, AUTO_CLASSES = 0, -1  # model.channels / model.num_classes = auto
 DIGITS = tuple(str(d) for d in range(10))
 CLASS_NAMES = {  # class index -> name for the MNIST-format sets
-    "mnist": DIGITS, "mnist_subset": DIGITS,
+    "mnist": DIGITS, "mnist_subset": DIGITS, "mnist_embedded": DIGITS,
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"),
 }
@@ -34,7 +34,7 @@ CLASS_NAMES = {  # class index -> name for the MNIST-format sets
 class TrainingData:
     """The images a run trains on, before they are fitted to the model."""
 
-    dataset: str  # mnist | mnist_subset | fashion_mnist | folder
+    dataset: str  # mnist | mnist_embedded | mnist_subset | fashion_mnist | folder
     folder: Path
     images: np.ndarray  # uint8 [N, C, S, S]; C = 1, or 3 for a folder with colour pictures
     labels: np.ndarray  # int64 [N]

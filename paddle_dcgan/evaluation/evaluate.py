@@ -6,7 +6,7 @@ are both scored against the held-out set, with equal sizes, so the floor shows
 what a perfect generator would get on the same scale.
 
 Which real digits (the :class:`Reference`): generators of MNIST digits (trained
-on ``mnist`` or ``mnist_subset``) are scored by default on the MNIST yardstick
+on ``mnist``, ``mnist_embedded`` or ``mnist_subset``) are scored by default on the MNIST yardstick
 shipped in ``data.YARDSTICK_DIR``: all 10,000 MNIST test digits, with a fixed
 10,000 MNIST training digits for the floor and the classifier trained on full
 MNIST. Whatever data a generator was trained on, its scores then mean the same.
@@ -172,8 +172,13 @@ def choose_reference(requested: str | None, trained_on: str, data_dir: str = "")
             raise UserError(f"the MNIST yardstick is shipped in the package and takes no --data-dir; drop it, or "
                             f"pass --data mnist to score against the MNIST files in '{data_dir}'")
         return YARDSTICK
-    dataset, folder = data.resolve(name, data_dir, split="test")
+    dataset, folder = data.resolve(_held_out_of(name), data_dir, split="test")
     return Reference(dataset, dataset, folder)
+
+
+def _held_out_of(dataset: str) -> str:
+    """The dataset whose held-out digits (and classifier) score ``dataset``: mnist_embedded holds out the subset's."""
+    return "mnist_subset" if dataset == "mnist_embedded" else dataset
 
 
 def folder_reference(folder: Path) -> Reference:
@@ -193,7 +198,7 @@ def training_reference(setting: str, dataset: str, folder: Path) -> Reference:
         return YARDSTICK
     if dataset == "folder":
         return folder_reference(folder)
-    return Reference(dataset, dataset, folder)
+    return Reference(_held_out_of(dataset), _held_out_of(dataset), folder)
 
 
 @dataclass

@@ -56,25 +56,28 @@ class WeightAverage:
     """Holds ``average``, a copy of ``source`` whose tensors trail it exponentially.
 
     Args:
-        source: the net being trained (its state_dict is read after each step).
-        decay: a fixed long-run decay, 0 < decay < 1 (warmed up), or a function from
-            the number of updates so far to the decay of the next one.
+        source: the net being trained.
+        decay_of: the number of updates so far -> the decay of the next one
+            (:func:`decay_schedule` makes it from a config).
     """
 
-    def __init__(self, source: nn.Layer, decay: float | Callable[[int], float]):
+    def __init__(self, source: nn.Layer, decay_of: Callable[[int], float]):
         self.source = source
-        self.decay_of = decay if callable(decay) else (lambda updates: warmed_up_decay(decay, updates))
+        self.decay_of = decay_of
         self.average = copy.deepcopy(source)
         self.average.eval()
         self.updates = 0
+        # (averaged, trained) tensor pairs, found once: loading a state_dict, BatchNorm and the optimisers
+        # all write into these same tensors, so the pairs hold for the whole run
+        trained = source.state_dict()
+        self._pairs = [(tensor, trained[key]) for key, tensor in self.average.state_dict().items()]
 
     @paddle.no_grad()
     def update(self) -> None:
         """Move the average towards the source's current weights and BatchNorm statistics."""
         d = self.decay_of(self.updates)
-        trained = self.source.state_dict()
-        for key, tensor in self.average.state_dict().items():
-            tensor.set_value(tensor * d + trained[key] * (1.0 - d))
+        for averaged, trained in self._pairs:  # in place: a third of the time of building new tensors
+            averaged.scale_(d).add_(trained.scale(1.0 - d))
         self.updates += 1
 
     def state_dict(self) -> dict[str, Any]:

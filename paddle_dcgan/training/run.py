@@ -325,10 +325,10 @@ class Trainer:
     def draw_pictures(self, epoch: int) -> None:
         """progress.gif (the grids of epochs 1..``epoch``) and loss_curve.png (the whole history so far).
 
-        Drawing them takes ~0.5 s on 2 cores (mostly matplotlib; the GIF grows with the epochs): after
-        each of the default run's 40 epochs that was ~20 s, 6 % of its training time. So they are
-        redrawn after an epoch when PICTURES_EVERY_S have passed since the last time, after the run's
-        last epoch and when a run stops; the grid and history.csv are written after every epoch.
+        Drawing them takes ~0.5 s on 2 cores (mostly matplotlib; the GIF grows with the epochs), too
+        much after every one of many short epochs. So they are redrawn after an epoch when
+        PICTURES_EVERY_S have passed since the last time, after the run's last epoch and when a run
+        stops; the grid and history.csv are written after every epoch.
         """
         samples = self.run_dir / "samples"
         frames = [samples / f"epoch_{e:03d}.png" for e in range(1, epoch + 1)]
