@@ -172,13 +172,8 @@ def choose_reference(requested: str | None, trained_on: str, data_dir: str = "")
             raise UserError(f"the MNIST yardstick is shipped in the package and takes no --data-dir; drop it, or "
                             f"pass --data mnist to score against the MNIST files in '{data_dir}'")
         return YARDSTICK
-    dataset, folder = data.resolve(_held_out_of(name), data_dir, split="test")
+    dataset, folder = data.resolve(data.HELD_OUT_AS.get(name, name), data_dir, split="test")
     return Reference(dataset, dataset, folder)
-
-
-def _held_out_of(dataset: str) -> str:
-    """The dataset whose held-out digits (and classifier) score ``dataset``: mnist_embedded holds out the subset's."""
-    return "mnist_subset" if dataset == "mnist_embedded" else dataset
 
 
 def folder_reference(folder: Path) -> Reference:
@@ -198,7 +193,8 @@ def training_reference(setting: str, dataset: str, folder: Path) -> Reference:
         return YARDSTICK
     if dataset == "folder":
         return folder_reference(folder)
-    return Reference(_held_out_of(dataset), _held_out_of(dataset), folder)
+    held_out = data.HELD_OUT_AS.get(dataset, dataset)
+    return Reference(held_out, held_out, folder)
 
 
 @dataclass

@@ -62,7 +62,6 @@ class WeightAverage:
     """
 
     def __init__(self, source: nn.Layer, decay_of: Callable[[int], float]):
-        self.source = source
         self.decay_of = decay_of
         self.average = copy.deepcopy(source)
         self.average.eval()
