@@ -6,7 +6,8 @@ python benchmarks/quality.py --minutes 7                      # a wall-time budg
 python benchmarks/quality.py --steps 2460 --recipes default,default/hl10k --seed 1   # the default and a longer average
 
 Each recipe is configs/dcgan_plain.yaml (the DCGAN tutorial recipe) plus overrides,
-on the shipped subset (4,000 digits) unless it sets data.name, scored on the MNIST yardstick (the 10,000
+on the shipped subset (4,000 digits) unless it sets data.name, a conditional D reading label planes
+unless it sets model.conditioning, scored on the MNIST yardstick (the 10,000
 test digits, the classifier trained on all of MNIST). Recipes that differ only in
 the weight average (train.ema_decay, train.ema_halflife, train.ema_rampup) or
 model.sample_bn follow the very same training trajectory (the
@@ -37,15 +38,22 @@ ROOT = Path(__file__).resolve().parents[1]
 PLAIN = ROOT / "configs" / "dcgan_plain.yaml"
 TRAJECTORY_FREE = ("train.ema_decay", "train.ema_halflife", "train.ema_rampup", "model.sample_bn")  # keys that leave the training trajectory alone
 
+# configs/dcgan.yaml without full MNIST on disk: the embedded digits, conditional (D reads label planes and a
+# projection), both rates 1.2e-3, G averaged with a 5,000-image half-life
+DEFAULT = {"data.name": "mnist_embedded", "model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
+           "train.ema_halflife": 5000, "model.conditioning": "planes+projection"}
+
 # name -> overrides on configs/dcgan_plain.yaml
 RECIPES = {
     "plain": {},
-    # configs/dcgan.yaml without full MNIST on disk: the embedded digits, conditional, both rates 1.2e-3, G averaged
-    # with a 5,000-image half-life
-    "default": {"data.name": "mnist_embedded", "model.num_classes": 10, "optim.lr_g": 1.2e-3, "optim.lr_d": 1.2e-3,
-                "train.ema_halflife": 5000},
-    "default/recomputed": {"data.name": "mnist_embedded", "model.num_classes": 10, "optim.lr_g": 1.2e-3,
-                           "optim.lr_d": 1.2e-3, "train.ema_halflife": 5000, "model.sample_bn": "recomputed"},
+    "default": DEFAULT,
+    "default/recomputed": {**DEFAULT, "model.sample_bn": "recomputed"},
+    # the default with D using the digit another way: label planes only, a read-out logit per digit only
+    # (projection), or naming the digit (AC-GAN) with a class term of this weight
+    "default/planes": {**DEFAULT, "model.conditioning": "planes"},
+    "default/projection": {**DEFAULT, "model.conditioning": "projection"},
+    **{f"default/classifier{w}": {**DEFAULT, "model.conditioning": "classifier", "train.class_loss": w}
+       for w in (0.2, 0.5, 1.0)},
     "plain/recomputed": {"model.sample_bn": "recomputed"},
     "plain/batch": {"model.sample_bn": "batch"},
     "ema0.99": {"train.ema_decay": 0.99, "model.sample_bn": "recomputed"},
@@ -142,7 +150,8 @@ def config_for(name: str, args: argparse.Namespace):
     from paddle_dcgan.config import load_config
 
     trajectory = {k: v for k, v in RECIPES[name].items() if k not in TRAJECTORY_FREE}
-    overrides = ["data.name=mnist_subset", f"seed={args.seed}", "train.epochs=100000", *args.override]
+    overrides = ["data.name=mnist_subset", "model.conditioning=planes", f"seed={args.seed}", "train.epochs=100000",
+                 *args.override]
     return load_config(str(PLAIN), overrides + [f"{k}={v}" for k, v in trajectory.items()])
 
 

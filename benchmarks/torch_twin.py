@@ -71,18 +71,25 @@ class TwinGenerator(tnn.Module):
 
 class TwinDiscriminator(tnn.Module):
     """D; a conditional one reads the label as constant planes beside the image, concatenated as
-    PyTorch's conditional DCGAN tutorials do (paddle_dcgan computes the same function without them)."""
+    PyTorch's conditional DCGAN tutorials do (paddle_dcgan computes the same function without them),
+    and with a projection adds the read-out's logit of the image's class to the shared one."""
 
     def __init__(self, discriminator):
         super().__init__()
-        self.num_classes = discriminator.num_classes
+        self.num_classes, self.conditioning = discriminator.num_classes, discriminator.conditioning
+        if self.conditioning == "classifier":
+            raise ValueError("the PyTorch twin has no class term: use a planes or projection discriminator")
+        self.planes = discriminator.planes
         self.blocks = to_torch(discriminator.blocks)
 
     def forward(self, x, labels=None):
-        if self.num_classes:
+        if self.planes:
             planes = _one_hot(labels, self.num_classes).expand(-1, -1, *x.shape[2:])
             x = torch.cat([x, planes], dim=1)
-        return self.blocks(x).flatten()
+        out = self.blocks(x).flatten(1)
+        if self.conditioning.endswith("projection"):
+            return out[:, 0] + (out[:, 1:] * _one_hot(labels, self.num_classes).flatten(1)).sum(dim=1)
+        return out.flatten()
 
 
 def gan_step(generator, discriminator, opt_g, opt_d, real, z, real_labels=None, fake_labels=None) -> dict[str, float]:

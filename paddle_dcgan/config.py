@@ -38,6 +38,7 @@ CHANNELS = (1, 3)  # model.channels: grey or colour
 AUTO_VALUES = {"model.channels": 0, "model.num_classes": -1}
 AMP_MODES = ("off", "float16", "bfloat16")
 LOSSES = ("bce", "hinge")  # train.loss (core/steps.py)
+CONDITIONINGS = ("planes", "projection", "planes+projection", "classifier")  # model.conditioning: how a conditional D uses the class (core/models.py)
 KERNELS = ("auto", "onednn", "paddle", "stock")  # train.kernels (paddle_dcgan/kernels)
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 SAMPLE_BN_POLICIES = ("running", "recomputed")  # sampling/batchnorm.py
@@ -63,6 +64,7 @@ class ModelConfig:
     ndf: int = 64  # discriminator width: channels of its first block (doubling towards the logit)
     sample_bn: str = "running"  # G's BatchNorm statistics when sampling: running (training's; for an average of G, the average of them) | recomputed for the weights sampled from (sampling/batchnorm.py)
     num_classes: int = -1  # auto (-1) = the data's classes: 10 for digits, one per class folder; conditional: G draws the class asked for, D judges (image, class) pairs; 0 = plain DCGAN
+    conditioning: str = "planes+projection"  # how a conditional D uses the class: planes (label planes beside the image) | projection (a read-out logit per class, added to the shared one) | planes+projection (both) | classifier (D names the class: AC-GAN, weighted by train.class_loss); a plain model ignores it (core/models.py)
     channels: int = 0  # image channels: 1 grey, 3 colour; auto (0) = colour when any training image is
 
 
@@ -97,6 +99,7 @@ class TrainConfig:
     ema_rampup: float = 0.05  # the half-life is at most this share of the images seen so far (0 = no cap)
     real_label: float = 1.0  # D's target for real images; < 1 is one-sided label smoothing (0.9 is the usual choice)
     loss: str = "bce"  # bce (DCGAN's cross-entropy, G non-saturating) | hinge (core/steps.py)
+    class_loss: float = 1.0  # with model.conditioning=classifier: weight of the class term (D names the class of real images, G is rewarded when D reads its fakes as the class asked for)
     kernels: str = "auto"  # onednn (oneDNN convolutions, fused BatchNorm + activation) | paddle (GEMM forms only) | stock (the core's layers as written); auto = onednn on CPU if it builds
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
@@ -440,6 +443,7 @@ def validate(cfg: Config) -> None:
     _check(t.checkpoint_every >= 0, "train.checkpoint_every", t.checkpoint_every, "0 (every epoch) or steps >= 1")
     _check(t.keep_checkpoints >= 1, "train.keep_checkpoints", t.keep_checkpoints, "an integer >= 1")
     _check(1 <= t.num_fixed_samples <= 1024, "train.num_fixed_samples", t.num_fixed_samples, "1 to 1024")
+    _check(m.conditioning in CONDITIONINGS, "model.conditioning", m.conditioning, " | ".join(CONDITIONINGS))
     _check(m.sample_bn in SAMPLE_BN_POLICIES, "model.sample_bn", m.sample_bn, " | ".join(SAMPLE_BN_POLICIES))
     _check(0 <= t.ema_decay < 1, "train.ema_decay", t.ema_decay, "0 (off) or 0 < decay < 1, e.g. 0.995")
     _check(t.ema_halflife >= 0, "train.ema_halflife", t.ema_halflife, "0 (off) or images >= 1, e.g. 10000")
@@ -450,6 +454,7 @@ def validate(cfg: Config) -> None:
     _check(t.loss in LOSSES, "train.loss", t.loss, " | ".join(LOSSES))
     _check(t.loss == "bce" or t.real_label == 1, "train.real_label", t.real_label,
            "1 with train.loss=hinge (label smoothing is a cross-entropy target)")
+    _check(0 < t.class_loss <= 10, "train.class_loss", t.class_loss, "a weight above 0, at most 10, e.g. 1")
     _check(t.amp in AMP_MODES, "train.amp", t.amp, " | ".join(AMP_MODES))
     _check(t.kernels in KERNELS, "train.kernels", t.kernels, " | ".join(KERNELS))
     _check(cfg.eval.every_epochs >= 0, "eval.every_epochs", cfg.eval.every_epochs, "0 (off) or epochs >= 1")
@@ -464,9 +469,10 @@ def validate(cfg: Config) -> None:
 # they change the shapes of the weights or what the optimiser and the step mean.
 RESUME_KEYS = (
     "seed", "model.image_size", "model.nz", "model.ngf", "model.ndf", "model.num_classes", "model.channels",
+    "model.conditioning",
     "optim.lr_g", "optim.lr_d", "optim.beta1", "optim.beta2", "optim.lr_decay", "train.batch_size",
     "train.ema_decay", "train.ema_halflife", "train.ema_rampup", "train.real_label",
-    "train.loss",
+    "train.loss", "train.class_loss",
 )
 
 
@@ -478,8 +484,10 @@ def _lookup(cfg_dict: dict[str, Any], dotted: str) -> Any:
 
 
 # What a key meant before it existed, where its default has changed since: checkpoints written then
-# lack it. Conditional models came with model.num_classes; its default became 10 later.
-BEFORE_THE_KEY = {"model.num_classes": 0, "model.channels": 1, "train.ema_halflife": 0}
+# lack it. Conditional models came with model.num_classes; its default became 10 later. Conditional
+# discriminators read label planes only until model.conditioning came.
+BEFORE_THE_KEY = {"model.num_classes": 0, "model.channels": 1, "train.ema_halflife": 0,
+                  "model.conditioning": "planes"}
 
 
 def get(cfg_dict: dict[str, Any], dotted: str) -> Any:

@@ -12,7 +12,7 @@ from paddle_dcgan.training.ema import WeightAverage, decay_schedule, ramped_deca
 from paddle_dcgan.core.models import Discriminator, Generator, build_models
 from paddle_dcgan.random_streams import STREAM_BATCHNORM, noise
 from paddle_dcgan.sampling.batchnorm import for_sampling, recompute_batchnorm
-from paddle_dcgan.core.steps import discriminator_loss, discriminator_step, generator_loss
+from paddle_dcgan.core.steps import Objective, discriminator_loss, discriminator_step, generator_loss
 
 
 def _tiny_generator(seed=0):
@@ -153,7 +153,7 @@ def test_real_label_smooths_the_real_target():
     for label in (1.0, 0.9):
         d = copy.deepcopy(discriminator)
         opt = paddle.optimizer.Adam(1e-4, parameters=d.parameters())
-        _, stats = discriminator_step(generator, d, opt, real, z, real_target=label)
+        _, stats = discriminator_step(generator, d, opt, real, z, objective=Objective(real_target=label))
         losses[label] = stats["loss_d"]
     # with logit l for the reals, the target 0.9 adds 0.1 * l to the BCE of each real image
     with paddle.no_grad():

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
-from .steps import discriminator_step, generator_step
+from .steps import Objective, discriminator_step, generator_step
 
 
 def train_step(generator, discriminator, opt_g, opt_d, real, real_labels, z, fake_labels,
-               real_target: float = 1.0, loss: str = "bce") -> dict[str, float]:
+               objective: Objective = Objective()) -> dict[str, float]:
     """One D step and one G step on the batch ``real``; returns the step's losses and D outputs."""
-    fake, stats = discriminator_step(generator, discriminator, opt_d, real, z, real_labels, fake_labels, real_target,
-                                     loss)
-    stats.update(generator_step(discriminator, opt_g, fake, fake_labels, loss))
+    fake, stats = discriminator_step(generator, discriminator, opt_d, real, z, real_labels, fake_labels, objective)
+    stats.update(generator_step(discriminator, opt_g, fake, fake_labels, objective))
     return stats
 
 
 def training_steps(generator, discriminator, opt_g, opt_d, batches, epochs: int, step: int,
-                   draw: Callable, real_target: float = 1.0, loss: str = "bce") -> Iterator[tuple[int, int, dict[str, float]]]:
+                   draw: Callable, objective: Objective = Objective()) -> Iterator[tuple[int, int, dict[str, float]]]:
     """Train from ``step`` to the end of epoch ``epochs``, yielding ``(step, epoch, stats)`` after every step.
 
     Args:
@@ -36,7 +35,6 @@ def training_steps(generator, discriminator, opt_g, opt_d, batches, epochs: int,
     for epoch in range(step // per_epoch, epochs):
         for real, real_labels in batches.epoch(epoch, start=step % per_epoch):
             z, fake_labels = draw(step)
-            stats = train_step(generator, discriminator, opt_g, opt_d, real, real_labels, z, fake_labels, real_target,
-                               loss)
+            stats = train_step(generator, discriminator, opt_g, opt_d, real, real_labels, z, fake_labels, objective)
             step += 1
             yield step, epoch, stats

@@ -12,8 +12,18 @@ image_size    base    n    generator channels, z -> image
 ============  ======  ===  ============================================
 
 With ``num_classes`` > 0 both nets are told the class (a conditional DCGAN):
-G reads the label's one-hot code appended to z, D reads it as constant image
-planes beside the picture. With ``num_classes`` = 0 they are the plain DCGAN nets.
+G reads the label's one-hot code appended to z. D uses the class in one of
+three ways (``conditioning``):
+
+- ``planes``: as constant image planes beside the picture, from its first layer on;
+- ``projection``: it reads the picture alone, and its read-out has one more
+  logit per class, added to the shared one for the image's class (Miyato &
+  Koyama 2018; the class embedding is a full read-out kernel per class);
+- ``classifier``: it reads the picture alone and names its class: C class
+  logits beside the real-vs-fake logit (AC-GAN, Odena et al. 2017), for a
+  class term in the loss (core/steps.py).
+
+With ``num_classes`` = 0 they are the plain DCGAN nets.
 
 A training run may swap some of these layers for faster stand-ins with the same
 parameters, from outside; the nets below are complete without them.
@@ -25,7 +35,7 @@ import paddle
 import paddle.nn.functional as F
 from paddle import nn
 
-from ..config import IMAGE_SIZES
+from ..config import CONDITIONINGS, IMAGE_SIZES
 
 
 def layout(image_size: int) -> tuple[int, int]:
@@ -114,7 +124,8 @@ class Generator(nn.Layer):
 
 
 class Discriminator(nn.Layer):
-    """Maps images [N, channels, S, S] (and, if conditional, their labels) to one real-vs-fake logit each, [N].
+    """Maps images [N, channels, S, S] (and, if conditional, their labels) to one real-vs-fake logit each, [N];
+    with ``conditioning="classifier"``, to [N, 1 + C]: that logit in column 0, then C class logits.
 
     Strided convolutions only (no pooling, no fully connected layer), BatchNorm after
     every block but the first, LeakyReLU(0.2), and no Sigmoid: the loss is
@@ -125,14 +136,19 @@ class Discriminator(nn.Layer):
         ndf: channels of the first block; each block towards the logit doubles it.
         channels: image channels (1 for digits).
         num_classes: 0 for the plain DCGAN; C > 0 makes it judge (image, class) pairs.
+        conditioning: how a conditional D uses the class: planes | projection | classifier (see above).
     """
 
-    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1, num_classes: int = 0):
+    def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1, num_classes: int = 0,
+                 conditioning: str = "planes"):
         super().__init__()
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"conditioning must be one of {CONDITIONINGS}, got {conditioning!r}")
         base, n = layout(image_size)
-        self.num_classes = num_classes
+        self.num_classes, self.conditioning = num_classes, conditioning if num_classes else "planes"
         # [N, channels, S, S] -> [N, ndf, S/2, S/2]; no BatchNorm on the input block (DCGAN)
-        if num_classes:
+        self.planes = num_classes > 0 and self.conditioning in ("planes", "planes+projection")
+        if self.planes:
             first = LabelPlanesBlock(channels, num_classes, ndf)
         else:
             first = nn.Sequential(nn.Conv2D(channels, ndf, 4, 2, 1, bias_attr=False), nn.LeakyReLU(0.2))
@@ -141,25 +157,27 @@ class Discriminator(nn.Layer):
             # [N, w, s, s] -> [N, 2w, s/2, s/2]
             blocks.append(_down(width, width * 2))
             width *= 2
-        # [N, ndf*2^(n-1), base, base] -> [N, 1, 1, 1]: a base x base kernel gives one logit
-        blocks.append(nn.Conv2D(width, 1, base, 1, 0, bias_attr=False))
+        # [N, ndf*2^(n-1), base, base] -> [N, 1 (+ C), 1, 1]: a base x base kernel gives one logit (and one per class)
+        per_class = self.conditioning != "planes"
+        blocks.append(nn.Conv2D(width, 1 + num_classes if per_class else 1, base, 1, 0, bias_attr=False))
         self.blocks = nn.Sequential(*blocks)
 
     def forward(self, images: paddle.Tensor, labels: paddle.Tensor | None = None) -> paddle.Tensor:
         """
         Args:
             images: [N, channels, S, S] in [-1, 1].
-            labels: None for an unconditional discriminator; class ids int64 [N] for a conditional one.
+            labels: None for an unconditional discriminator; class ids int64 [N] for a conditional one
+                (a ``classifier`` D judges without them: they are for the class term).
         """
-        if self.num_classes:
-            if labels is None:
-                raise ValueError(f"this discriminator is conditional ({self.num_classes} classes); pass labels [N]")
-            x = self.blocks[0](images, labels)
-        elif labels is not None:
+        if self.num_classes and labels is None:
+            raise ValueError(f"this discriminator is conditional ({self.num_classes} classes); pass labels [N]")
+        if not self.num_classes and labels is not None:
             raise ValueError("this discriminator is unconditional (num_classes=0); call it without labels")
-        else:
-            x = self.blocks[0](images)
-        return self.blocks[1:](x).flatten()
+        x = self.blocks[0](images, labels) if self.planes else self.blocks[0](images)
+        out = self.blocks[1:](x).flatten(1)                            # [N, 1 (+ C)]
+        if self.conditioning.endswith("projection"):                   # shared logit + the image's class's own
+            return out[:, 0] + (out[:, 1:] * label_code(labels, self.num_classes).flatten(1)).sum(axis=1)
+        return out if self.conditioning == "classifier" else out.flatten()
 
 
 def init_dcgan_weights(net: nn.Layer) -> None:
@@ -178,10 +196,10 @@ def init_dcgan_weights(net: nn.Layer) -> None:
 
 
 def build_models(image_size: int, nz: int, ngf: int, ndf: int, channels: int = 1,
-                 num_classes: int = 0) -> tuple[Generator, Discriminator]:
+                 num_classes: int = 0, conditioning: str = "planes") -> tuple[Generator, Discriminator]:
     """A freshly initialised (G, D) pair; seed paddle first for repeatable weights."""
     generator = Generator(image_size, nz, ngf, channels, num_classes)
-    discriminator = Discriminator(image_size, ndf, channels, num_classes)
+    discriminator = Discriminator(image_size, ndf, channels, num_classes, conditioning)
     init_dcgan_weights(generator)
     init_dcgan_weights(discriminator)
     return generator, discriminator

@@ -38,6 +38,7 @@ from .. import cpu_tuning, kernels, visualize
 from ..config import RESUME_KEYS, Config, get
 from ..core.loop import train_step, training_steps
 from ..core.models import build_models
+from ..core.steps import Objective
 from ..data import mnist, sources
 from ..device import select_device
 from ..errors import UserError
@@ -122,6 +123,8 @@ class Trainer:
             log.info("%s", note)
         self.dataset, self.data_folder = found.dataset, found.folder
         self.class_names = found.class_names if cfg.model.num_classes else ()
+        class_term = cfg.model.num_classes and cfg.model.conditioning == "classifier"
+        self.objective = Objective(cfg.train.loss, cfg.train.real_label, cfg.train.class_loss if class_term else 0.0)
         if saved:
             _check_resumable(saved, cfg, resume_path)
             _check_same_data(saved, self.dataset, self.data_folder, self.class_names, resume_path)
@@ -147,7 +150,8 @@ class Trainer:
         np.random.seed(cfg.seed)
         paddle.seed(cfg.seed)
         m, o = cfg.model, cfg.optim
-        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf, m.channels, m.num_classes)
+        self.generator, self.discriminator = build_models(m.image_size, m.nz, m.ngf, m.ndf, m.channels, m.num_classes,
+                                                          m.conditioning)
         self.kernels_note = self._apply_kernels()
         self.opt_g = paddle.optimizer.Adam(o.lr_g, beta1=o.beta1, beta2=o.beta2, parameters=self.generator.parameters())
         self.opt_d = paddle.optimizer.Adam(o.lr_d, beta1=o.beta1, beta2=o.beta2,
@@ -366,8 +370,7 @@ class Trainer:
         z, fake_labels = self._draw(self.step)
         with quiet_batchnorm():
             stats = train_step(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
-                               *self._part(real, real_labels), z, fake_labels, self.cfg.train.real_label,
-                               self.cfg.train.loss)
+                               *self._part(real, real_labels), z, fake_labels, self.objective)
         return self._after_step(self.step + 1, stats)
 
     def _after_step(self, step: int, stats: dict[str, float]) -> dict[str, float]:
@@ -481,8 +484,7 @@ class Trainer:
             started, first_step = time.perf_counter(), self.step
             self._set_learning_rates(self.step)
             steps = training_steps(self.step_generator, self.step_discriminator, self.step_opt_g, self.step_opt_d,
-                                   _ProcessBatches(self), cfg.epochs, self.step, self._draw, cfg.real_label,
-                                   cfg.loss)
+                                   _ProcessBatches(self), cfg.epochs, self.step, self._draw, self.objective)
             try:
                 with StopRequest() as stop, quiet_batchnorm():
                     for step, epoch, stats in steps:
