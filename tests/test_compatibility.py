@@ -49,9 +49,15 @@ def test_an_old_generator_file_samples_what_it_sampled(converted):
 
 def test_an_old_checkpoint_resumes_to_the_weights_the_old_version_reached(converted, tiny_data):
     run, tmp_path = converted, converted.parent.parent
+    # written before model.conditioning existed: its D read label planes only, and a resume says so
+    refused = run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", *TINY, f"data.dir={tiny_data}",
+                       "run_name=fixture", "train.epochs=2", "--resume", "latest", "-o", "optim.lr_g=2e-4",
+                       "optim.lr_d=2e-4", cwd=tmp_path, check=False)
+    assert_one_line_error(refused, "model.conditioning='planes'", "-o model.conditioning='planes'")
     run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", *TINY, f"data.dir={tiny_data}",
              "train.kernels=paddle", "run_name=fixture", "train.epochs=2", "--resume", "latest",
-             "-o", "optim.lr_g=2e-4", "optim.lr_d=2e-4", cwd=tmp_path)  # the fixture's rates; the default's differ
+             "-o", "optim.lr_g=2e-4", "optim.lr_d=2e-4", "model.conditioning=planes",  # the fixture's; the default's differ
+             cwd=tmp_path)
     saved = load_checkpoint(list_checkpoints(run)[-1])
     assert saved["step"] == 20
     expected = np.load(FIXTURES / "expected_step20.npz")

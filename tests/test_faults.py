@@ -7,6 +7,7 @@ for signals, locks and the one-line error contract.
 import errno
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -423,7 +424,7 @@ def test_exploding_losses_stop_the_run_with_one_line(tiny_data, tmp_path):
     result = _train_tool(tmp_path, tiny_data, "optim.lr_d=1e6", "optim.lr_g=1e6", "train.epochs=2", check=False)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: training diverged at step 2: loss_d = ") and "lower optim.lr_d" in last
+    assert re.match(r"error: training diverged at step [12]: loss_[dg] = ", last) and "lower optim.lr_d" in last
     run = tmp_path / "output" / "tiny"
     assert not list_checkpoints(run) and not (run / "generator.pdparams").exists()
 

@@ -13,8 +13,9 @@ A conditional GAN (Mirza & Osindero 2014) runs the same two steps with labels:
 D sees each real image with its own label and each fake with the label G was
 asked for, D(x, y) and D(G(z, y'), y'). Unconditional nets get ``None``.
 
-With ``class_weight`` > 0 (``train.class_loss``; AC-GAN, Odena et al. 2017) D
-also names each real image's class, and G is also rewarded when D names the
+With a classifier D (``model.conditioning=classifier``: it judges without the
+label and names the class; AC-GAN, Odena et al. 2017) and ``class_weight`` > 0
+(``train.class_loss``), D also learns to name each real image's class, and G is also rewarded when D names the
 class it was asked for: both add ``class_weight`` x the cross-entropy of D's
 class logits. D learns classes from real images only, so it cannot settle for
 calling a poor fake "a 7" because G was asked for one.
@@ -45,7 +46,7 @@ def frozen(layer: paddle.nn.Layer):
 @dataclass(frozen=True)
 class Objective:
     """What the two steps minimise: ``loss`` (``train.loss``), D's ``real_target`` (``train.real_label``) and
-    the weight of the class term (``train.class_loss``; 0 = off, needs a D with a class head)."""
+    the weight of the class term (``train.class_loss`` with a classifier D, else 0: off)."""
 
     loss: str = "bce"
     real_target: float = 1.0
@@ -53,7 +54,7 @@ class Objective:
 
 
 def split_output(out: paddle.Tensor) -> tuple[paddle.Tensor, paddle.Tensor | None]:
-    """D's output -> (real-vs-fake logits [B], class logits [B, C] or None without a class head)."""
+    """D's output -> (real-vs-fake logits [B], class logits [B, C] of a classifier D, else None)."""
     return (out, None) if out.ndim == 1 else (out[:, 0], out[:, 1:])
 
 
