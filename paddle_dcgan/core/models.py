@@ -12,8 +12,8 @@ image_size    base    n    generator channels, z -> image
 ============  ======  ===  ============================================
 
 With ``num_classes`` > 0 both nets are told the class (a conditional DCGAN):
-G reads the label's one-hot code appended to z. D uses the class in one of
-three ways (``conditioning``):
+G reads the label's one-hot code appended to z. D uses the class as below
+(``conditioning``), or as ``planes+projection``, the first two together:
 
 - ``planes``: as constant image planes beside the picture, from its first layer on;
 - ``projection``: it reads the picture alone, and its read-out has one more
@@ -136,7 +136,7 @@ class Discriminator(nn.Layer):
         ndf: channels of the first block; each block towards the logit doubles it.
         channels: image channels (1 for digits).
         num_classes: 0 for the plain DCGAN; C > 0 makes it judge (image, class) pairs.
-        conditioning: how a conditional D uses the class: planes | projection | classifier (see above).
+        conditioning: how a conditional D uses the class: planes | projection | planes+projection | classifier.
     """
 
     def __init__(self, image_size: int = 28, ndf: int = 64, channels: int = 1, num_classes: int = 0,
