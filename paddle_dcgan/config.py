@@ -476,6 +476,14 @@ RESUME_KEYS = (
 )
 
 
+def resume_key_matters(key: str, cfg_dict: dict[str, Any]) -> bool:
+    """Whether the RESUME_KEYS entry ``key`` changes this model's training: the class term's weight
+    does only with a conditional classifier D (elsewhere the weight is unused, so it may differ)."""
+    if key == "train.class_loss":
+        return bool(get(cfg_dict, "model.num_classes")) and get(cfg_dict, "model.conditioning") == "classifier"
+    return True
+
+
 def _lookup(cfg_dict: dict[str, Any], dotted: str) -> Any:
     node: Any = cfg_dict
     for part in dotted.split("."):

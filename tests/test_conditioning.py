@@ -142,3 +142,7 @@ def test_a_classifier_run_resumes_exactly_and_its_keys_bind_the_resume(tiny_data
     assert (tmp_path / "split" / "history.csv").read_text() == (whole / "history.csv").read_text()
     projection = train(cfg("projection", "model.conditioning=projection"))
     assert not np.array_equal(_generator(whole), _generator(projection))
+    # the class weight is unused without a classifier D: another one does not stop a projection run's resume
+    longer = train(cfg("projection", "model.conditioning=projection", "train.class_loss=0.2", "train.epochs=4"),
+                   resume="latest")
+    assert len((longer / "history.csv").read_text().splitlines()) > len((whole / "history.csv").read_text().splitlines())

@@ -52,7 +52,8 @@ error: unknown config key 'train.batchsize'; did you mean 'train.batch_size'?
 
 The resolved config is printed when a run starts and saved as `<run>/config.yaml`.
 `--resume` refuses a config that changes any of these keys, because they change the weights' shapes
-or what a step means ([Runs, resume and recovery](runs.md#resume)): {resume_keys}.
+or what a step means ([Runs, resume and recovery](runs.md#resume)): {resume_keys}
+(`train.class_loss` only where `model.conditioning=classifier`: no other model uses it).
 """
 
 

@@ -35,7 +35,7 @@ import numpy as np
 import paddle
 
 from .. import cpu_tuning, kernels, visualize
-from ..config import RESUME_KEYS, Config, get
+from ..config import RESUME_KEYS, Config, get, resume_key_matters
 from ..core.loop import train_step, training_steps
 from ..core.models import build_models
 from ..core.steps import Objective
@@ -67,6 +67,8 @@ def _check_resumable(saved: dict[str, Any], cfg: Config, path: Path) -> None:
     """Raise if ``cfg`` differs from the checkpoint ``saved`` in a key that resuming must keep."""
     now, defaults = cfg.to_dict(), Config().to_dict()
     for key in RESUME_KEYS:
+        if not resume_key_matters(key, now):
+            continue
         try:
             before = get(saved["config"], key)
         except KeyError:  # a checkpoint older than the key was trained with its default
