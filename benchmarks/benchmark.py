@@ -2,9 +2,11 @@
 
 Columns: paddle as installed (no tune_cpu(), paddle's own conv kernels); tuned with paddle's own
 conv kernels (train.kernels=paddle); paddle tuned (the defaults of tools/train.py: tune_cpu() and
-train.kernels=auto, i.e. the oneDNN kernels of paddle_dcgan/onednn.py where they build); the twin.
+train.kernels=auto, i.e. the oneDNN kernels of paddle_dcgan/kernels where they build); the PyTorch
+twin as written (NCHW, eager), in the channels_last memory format, and through torch.compile.
+The speed ratios are to the fastest PyTorch column.
 
-    python benchmarks/benchmark.py --profile   # the README's tables (add the PyTorch column: pip install torch)
+    python benchmarks/benchmark.py --profile   # the README's tables (the PyTorch columns: pip install -e ".[twin]")
     python benchmarks/benchmark.py --quick     # a smoke run: few steps, two rounds
     python benchmarks/benchmark.py --levers    # each speed lever on / off (benchmarks/levers.py)
     python benchmarks/benchmark.py --tuned-only --repeats 3 -o data.name=folder data.dir=data/coloured \
@@ -29,6 +31,8 @@ from paddle_dcgan import cli
 from paddle_dcgan.cpu_tuning import cpu_info, usable_cores
 
 PADDLE_AS_INSTALLED, PADDLE_TUNED, TORCH_TWIN = "paddle as installed", "paddle tuned", "pytorch twin"
+# the twin in each of torch_twin.MODES: a column each; the speed ratios are to the fastest of them
+TORCH_COLUMNS = {"eager": TORCH_TWIN, "channels_last": "pytorch channels_last", "compile": "pytorch compile"}
 PADDLE_KERNELS = "tuned, stock convs"  # tune_cpu() but train.kernels=paddle: what the oneDNN kernels add
 
 # (full run, --quick); a flag given explicitly wins over both
@@ -57,6 +61,8 @@ def make_parser():
     parser.add_argument("--quick", action="store_true", help="a smoke run: the --quick amounts above")
     parser.add_argument("--profile", action="store_true", help="also time every conv layer alone (forward+backward)")
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
+    parser.add_argument("--torch-modes", nargs="+", choices=list(TORCH_COLUMNS), default=list(TORCH_COLUMNS),
+                        help="how PyTorch runs the twin, a column each (default: all three)")
     parser.add_argument("--tuned-only", action="store_true",
                         help="measure paddle tuned (and the twin) only, without the as-installed and stock-conv columns")
     parser.add_argument("--levers", action="store_true", help="measure each speed lever on / off instead")
@@ -111,11 +117,12 @@ def main_table(results: dict, options: dict) -> str:
             gflops = r["train"][str(b)]["img_s"] * flops / 1e9
             cells.append(f"{gflops:.1f} ({100 * gflops / gemm_limit:.0f} %)")
         lines.append(_cells(f"  step GFLOP/s (% of GEMM limit), batch {b}", cells))
-    if TORCH_TWIN in results:
-        torch_train = results[TORCH_TWIN]["train"]
+    twins = [name for name in TORCH_COLUMNS.values() if name in results]
+    if twins:
         for b in options["batch_sizes"]:
-            lines.append(_cells(f"  speed / PyTorch's, batch {b}", [
-                f"{r['train'][str(b)]['img_s'] / torch_train[str(b)]['img_s']:.2f}" for r in results.values()]))
+            best = max(results[name]["train"][str(b)]["img_s"] for name in twins)
+            lines.append(_cells(f"  speed / fastest PyTorch, batch {b}", [
+                f"{r['train'][str(b)]['img_s'] / best:.2f}" for r in results.values()]))
     lines.append(_cells(f"generate img/s (batch {options['generate_batch']})",
                         [f"{r['generate']:.0f}" for r in results.values()]))
     lines.append(_cells(f"float32 GEMM GFLOP/s ({options['gemm']}x{options['gemm']})",
@@ -173,18 +180,23 @@ def main() -> None:
                                            Job(PADDLE_KERNELS, "paddle", stock, TUNED)]
         jobs.append(Job(PADDLE_TUNED, "paddle", {**options, "profile": args.profile}, TUNED))
         if not args.no_torch and torch_installed():
-            jobs.append(Job(TORCH_TWIN, "torch", {**options, "profile": args.profile}, TORCH_DEFAULTS))
+            for mode in args.torch_modes:  # torch.compile needs a C++ compiler and may fail: say so in the table
+                jobs.append(Job(TORCH_COLUMNS[mode], "torch", {**options, "profile": args.profile, "torch_mode": mode},
+                                TORCH_DEFAULTS, may_crash=mode == "compile"))
         elif not args.no_torch:
-            print("torch is not installed: PyTorch column skipped (pip install torch)", file=sys.stderr)
+            print("torch is not installed: PyTorch columns skipped (pip install -e \".[twin]\")", file=sys.stderr)
     load_at_start = os.getloadavg()[0]
     runs = run_alternating(jobs, args.repeats, args.timeout)
     results = {name: median_of(result) for name, result in runs.items()}
+    failed = {name: results.pop(name)["failed"] for name in list(results) if "failed" in results[name]}
     print(header(results, args, options, (load_at_start, os.getloadavg()[0])))
     print()
     if args.levers:
         print(levers.table(results, args.batch_sizes))
     else:
         print(main_table(results, options))
+        for name, reason in failed.items():
+            print(f"{name}: no column, every run failed: {reason}")
         if args.profile:
             print()
             print(profile_table(results, options))

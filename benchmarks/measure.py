@@ -10,7 +10,8 @@ of a shared machine falls on all settings alike.
 What a training rate means here: ``Trainer.train_step`` of tools/train.py, fed by the trainer's own
 ``Batches`` (real shipped digits, uint8 -> float32 per batch), with its own noise stream, D step,
 G step and history, after warm-up steps; no per-epoch work (grids, curves, checkpoints). The
-PyTorch column runs the same loop (torch_twin.TwinTrainer). Nothing is written to disk.
+PyTorch columns run the same loop (torch_twin.TwinTrainer) as written (NCHW, eager), in the
+channels_last memory format, and through torch.compile. Nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -444,8 +445,11 @@ def torch_worker(options: dict) -> dict:
 
     from torch_twin import TwinTrainer, to_torch_input
 
-    out = {"torch_version": torch.__version__, "cpu_env": f"{torch.get_num_threads()} threads (PyTorch's default)"}
-    train, trainers = time_variants(options, {"torch": TwinTrainer}, convert=to_torch_input)
+    mode = options.get("torch_mode", "eager")
+    out = {"torch_version": torch.__version__,
+           "cpu_env": f"{torch.get_num_threads()} threads (PyTorch's default), {mode}"}
+    train, trainers = time_variants(options, {"torch": lambda trainer: TwinTrainer(trainer, mode)},
+                                    convert=to_torch_input)
     out["train"] = train["torch"]
     twin = trainers["torch"]
 
@@ -457,12 +461,15 @@ def torch_worker(options: dict) -> dict:
 
     nz = twin.cfg.model.nz
     z = torch.from_numpy(noise_array(0, STREAM_FIXED_NOISE, 0, options["generate_batch"], nz))
+    generator = twin.step_nets[0]  # compiled once more for eval mode without gradients under torch.compile
     twin.generator.eval()
+    if mode == "channels_last":
+        z = z.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         labels = torch.zeros(options["generate_batch"], dtype=torch.int64) if twin.generator.num_classes else None
-        out["generate"] = median_rate(lambda: twin.generator(z, labels).numpy(), options["generate_batch"], 3)
+        out["generate"] = median_rate(lambda: generator(z, labels).numpy(), options["generate_batch"], 3)
     twin.generator.train()
-    if options.get("profile"):
+    if options.get("profile") and mode == "eager":
         # shapes and layers from fresh paddle nets (one no-grad forward), timed as torch copies
         from paddle_dcgan.core.models import build_models
 

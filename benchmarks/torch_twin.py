@@ -3,7 +3,7 @@
 Used by the benchmark (Paddle vs PyTorch on the same model, training loop and
 machine: :class:`TwinTrainer`) and by tests/test_alignment.py (same weights ->
 same outputs, losses, gradients), the usual check for a port in the Paddle community. Requires ``torch``, which is not
-a dependency of the package (``pip install torch``); paddle_dcgan never imports it.
+a dependency of the package (``pip install -e ".[twin]"``); paddle_dcgan never imports it.
 """
 
 from __future__ import annotations
@@ -123,22 +123,35 @@ def to_torch_input(batch_uint8: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(batch_uint8).to(torch.float32) * (2.0 / 255.0) - 1.0
 
 
+# How PyTorch runs the twin: as written (NCHW, eager), with the channels_last memory format
+# (one line for a user, and PyTorch's faster CPU convolutions), or through torch.compile (inductor)
+MODES = ("eager", "channels_last", "compile")
+
+
 class TwinTrainer:
-    """The training loop of a paddle_dcgan Trainer, run by PyTorch.
+    """The training loop of a paddle_dcgan Trainer, run by PyTorch in one of :data:`MODES`.
 
     Takes the trainer's weights (as they are now), its batches (``Batches.epoch(..., convert=to_torch_input)``),
     its noise stream and step counter, and keeps a History like it, so that ``train_step`` does the
     work ``Trainer.train_step`` does. The paddle trainer is not used afterwards.
     """
 
-    def __init__(self, trainer):
+    def __init__(self, trainer, mode: str = "eager"):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         cfg = trainer.cfg
-        self.cfg, self.batches, self.step = cfg, trainer.batches, trainer.step
+        self.cfg, self.batches, self.step, self.mode = cfg, trainer.batches, trainer.step, mode
         self.generator = TwinGenerator(trainer.generator)
         self.discriminator = TwinDiscriminator(trainer.discriminator)
+        if mode == "channels_last":
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         o = cfg.optim
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=(o.beta1, o.beta2))
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=(o.beta1, o.beta2))
+        # what the step calls: the nets, or their compiled forms (same parameters; compiled on the first steps)
+        self.step_nets = ((torch.compile(self.generator), torch.compile(self.discriminator)) if mode == "compile"
+                          else (self.generator, self.discriminator))
         self.history = History()
 
     def train_step(self, real: torch.Tensor, real_labels=None) -> dict[str, float]:
@@ -150,8 +163,9 @@ class TwinTrainer:
         if m.num_classes:
             real_y = torch.as_tensor(np.asarray(real_labels), dtype=torch.int64)
             fake_y = torch.from_numpy(label_array(seed, STREAM_FAKE_LABELS, self.step, batch_size, m.num_classes))
-        stats = gan_step(self.generator, self.discriminator, self.opt_g, self.opt_d, real, torch.from_numpy(z),
-                         real_y, fake_y)
+        if self.mode == "channels_last":
+            real = real.contiguous(memory_format=torch.channels_last)
+        stats = gan_step(*self.step_nets, self.opt_g, self.opt_d, real, torch.from_numpy(z), real_y, fake_y)
         self.step += 1
         self.history.append(stats)
         return stats

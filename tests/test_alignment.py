@@ -105,3 +105,23 @@ def test_twin_trainer_runs_the_trainers_loop(tiny_data, tmp_path, restore_packag
     assert twin.step == trainer.step == 3
     for key, values in trainer.history.steps.items():
         np.testing.assert_allclose(twin.history.steps[key], values, rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+@pytest.mark.parametrize("mode", ["channels_last", pytest.param("compile", marks=pytest.mark.slow)])
+def test_the_twins_faster_modes_train_as_eager(tiny_data, tmp_path, restore_package_logger, mode):
+    """The benchmark's other PyTorch columns: channels_last stores the convolutions' weights and inputs
+    channels-last, torch.compile runs compiled nets; both train like the eager twin."""
+    cfg = load_config(None, [*TINY, f"data.dir={tiny_data}", f"output_dir={tmp_path}", "model.num_classes=10"])
+    trainer = Trainer(cfg)
+    eager, other = TwinTrainer(trainer), TwinTrainer(trainer, mode)
+    if mode == "channels_last":
+        convs = [m for m in other.discriminator.modules() if isinstance(m, torch.nn.Conv2d)]
+        assert convs and all(m.weight.is_contiguous(memory_format=torch.channels_last) for m in convs)
+        assert not all(m.weight.is_contiguous() for m in convs)
+    else:
+        assert other.step_nets[0] is not other.generator
+    batches = eager.batches.epoch(0, convert=to_torch_input)
+    for real, labels in itertools.islice(batches, 3):
+        assert other.train_step(real, labels) == pytest.approx(eager.train_step(real, labels), rel=1e-4, abs=1e-5)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        TwinTrainer(trainer, "jit")
