@@ -3,7 +3,8 @@
 Columns: paddle as installed (no tune_cpu(), paddle's own conv kernels); tuned with paddle's own
 conv kernels (train.kernels=paddle); paddle tuned (the defaults of tools/train.py: tune_cpu() and
 train.kernels=auto, i.e. the oneDNN kernels of paddle_dcgan/kernels where they build); the PyTorch
-twin as written (NCHW, eager), in the channels_last memory format, and through torch.compile.
+twin as written (NCHW, eager), in the channels_last memory format, and through torch.compile;
+where the CPU has bfloat16 instructions, paddle tuned with train.conv_precision=bfloat16 too.
 The speed ratios are to the fastest PyTorch column.
 
     python benchmarks/benchmark.py --profile   # the README's tables (the PyTorch columns: pip install -e ".[twin]")
@@ -28,12 +29,15 @@ from measure import (AS_INSTALLED, ROOT, TORCH_DEFAULTS, TUNED, Job, benchmark_c
                      run_alternating, train_flops_per_image)
 
 from paddle_dcgan import cli
-from paddle_dcgan.cpu_tuning import cpu_info, usable_cores
+from paddle_dcgan.cpu_tuning import bfloat16_isa, cpu_info, usable_cores
 
 PADDLE_AS_INSTALLED, PADDLE_TUNED, TORCH_TWIN = "paddle as installed", "paddle tuned", "pytorch twin"
 # the twin in each of torch_twin.MODES: a column each; the speed ratios are to the fastest of them
 TORCH_COLUMNS = {"eager": TORCH_TWIN, "channels_last": "pytorch channels_last", "compile": "pytorch compile"}
+PADDLE_BFLOAT16 = "tuned, bfloat16"  # train.conv_precision=bfloat16: a column where the CPU has the instructions
 PADDLE_KERNELS = "tuned, stock convs"  # tune_cpu() but train.kernels=paddle: what the oneDNN kernels add
+
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")  # /proc/cpuinfo's names
 
 # (full run, --quick); a flag given explicitly wins over both
 AMOUNTS = {
@@ -91,6 +95,8 @@ def header(results: dict, args, options: dict, loads: tuple[float, float]) -> st
         "python benchmarks/benchmark.py " + " ".join(sys.argv[1:]),
         f"paddle {paddle_version} | torch {torch_version} | CPU: {cpu_info('model name') or 'unknown'}, "
         f"{usable_cores()} usable cores | load average {loads[0]:.1f} at start, {loads[1]:.1f} at end",
+        "CPU flags that set the kernels' speed: " + (" ".join(f for f in SPEED_FLAGS if f in cpu_info("flags").split())
+                                                      or "none of " + " ".join(SPEED_FLAGS)),
         f"training step: Trainer.train_step of tools/train.py ({Path(options['config']).name}, {cfg.data.name}, "
         f"{m.image_size}x{m.image_size}, nz {m.nz}, ngf {m.ngf}, ndf {m.ndf}): batches, noise, D step, G step, "
         f"history; {options['steps']} timed steps after {options['warmup']} warm-up steps per run",
@@ -179,6 +185,9 @@ def main() -> None:
         jobs = [] if args.tuned_only else [Job(PADDLE_AS_INSTALLED, "paddle", stock, AS_INSTALLED),
                                            Job(PADDLE_KERNELS, "paddle", stock, TUNED)]
         jobs.append(Job(PADDLE_TUNED, "paddle", {**options, "profile": args.profile}, TUNED))
+        if bfloat16_isa() and not any(o.startswith("train.conv_precision=") for o in options["overrides"]):
+            bfloat16 = {**options, "overrides": [*options["overrides"], "train.conv_precision=bfloat16"]}
+            jobs.append(Job(PADDLE_BFLOAT16, "paddle", bfloat16, TUNED))
         if not args.no_torch and torch_installed():
             for mode in args.torch_modes:  # torch.compile needs a C++ compiler and may fail: say so in the table
                 jobs.append(Job(TORCH_COLUMNS[mode], "torch", {**options, "profile": args.profile, "torch_mode": mode},

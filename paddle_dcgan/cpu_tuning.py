@@ -42,6 +42,13 @@ def cpu_info(key: str) -> str:
     return ""
 
 
+def bfloat16_isa(flags: str | None = None) -> str:
+    """The CPU's instructions for bfloat16 products ("AMX", "AVX512_BF16"), "" where it has none
+    (``flags``: the ``flags`` line of /proc/cpuinfo; read when None)."""
+    have = set((cpu_info("flags") if flags is None else flags).split())
+    return "AMX" if "amx_bf16" in have else "AVX512_BF16" if "avx512_bf16" in have else ""
+
+
 def _cpu_vendor() -> str:
     return cpu_info("vendor_id")
 

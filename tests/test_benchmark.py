@@ -13,6 +13,7 @@ import paddle
 import pytest
 
 from conftest import ROOT, assert_one_line_error
+from paddle_dcgan.cpu_tuning import bfloat16_isa
 
 TINY_MODEL = ["model.ngf=8", "model.ndf=8", "model.nz=16"]
 TINY_RUN = ["--batch-sizes", "8", "--steps", "1", "--warmup", "1", "--repeats", "1", "--gemm", "64",
@@ -51,9 +52,12 @@ def test_main_table_has_its_rows(tmp_path):
     assert lines[0] == "python benchmarks/benchmark.py " + " ".join([*TINY_RUN, "--no-torch", "--profile", "--json",
                                                                       "raw.json"])
     assert re.match(r"paddle 3\.\S+ \| torch not measured \| CPU: .+, \d+ usable cores \| load average", lines[1])
-    assert "nz 16, ngf 8, ndf 8" in lines[2] and "1 timed steps after 1 warm-up" in lines[2]
-    columns = lines[5].split("  ")
-    assert [c.strip() for c in columns if c.strip()] == ["paddle as installed", "tuned, stock convs", "paddle tuned"]
+    assert lines[2].startswith("CPU flags that set the kernels' speed: ")
+    assert "nz 16, ngf 8, ndf 8" in lines[3] and "1 timed steps after 1 warm-up" in lines[3]
+    columns = lines[6].split("  ")
+    bfloat16 = ["tuned, bfloat16"] if bfloat16_isa() else []  # a column where the CPU has the instructions
+    assert [c.strip() for c in columns if c.strip()] == ["paddle as installed", "tuned, stock convs", "paddle tuned",
+                                                         *bfloat16]
     labels = [line[:46].strip() for line in lines]
     for row in ("train img/s, batch 8", "step GFLOP/s (% of GEMM limit), batch 8", "generate img/s (batch 16)",
                 "float32 GEMM GFLOP/s (64x64)", "data loader img/s (batch 8)"):
@@ -73,7 +77,7 @@ def test_main_table_has_its_rows(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raw.json"]  # nothing else written
     raw = json.loads((tmp_path / "raw.json").read_text())
     assert {name: len(runs) for name, runs in raw["runs"].items()} == {"paddle as installed": 1, "tuned, stock convs": 1,
-                                                                       "paddle tuned": 1}
+                                                                       "paddle tuned": 1, **dict.fromkeys(bfloat16, 1)}
     assert raw["medians"]["paddle tuned"]["train"]["8"]["img_s"] > 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from paddle import nn
 
 from ..core.models import LabelPlanesBlock
+from ..cpu_tuning import bfloat16_isa
 from ..errors import UserError
 from .build import KernelsUnavailable, check_tuning_variable, load
 from .layers import (FusedConvBlock, GemmConv2D, GemmConvTranspose2D, LabelMapsBlock, OneDNNConv2D,
@@ -49,6 +50,22 @@ def choose(request: str, device: str):
         return None, f"paddle's own kernels (train.kernels=auto: no oneDNN kernels: {why})"
 
 
+def conv_precision(request: str, operators, flags: str | None = None) -> tuple[bool, str]:
+    """What ``train.conv_precision`` = ``request`` gives with the operators of :func:`choose` (None: no oneDNN
+    kernels): ``(bfloat16 or not, one-line description)``. ``bfloat16`` where it cannot run is a
+    :class:`UserError`; ``auto`` falls back to float32 with the reason in the description."""
+    if request == "float32":
+        return False, "float32"
+    why_not = ("the oneDNN kernels are not in use (they run on CPU, with train.kernels=auto or onednn)"
+               if operators is None else "" if bfloat16_isa(flags) else "this CPU has neither AVX512_BF16 nor AMX")
+    if why_not and request == "bfloat16":
+        raise UserError(f"train.conv_precision=bfloat16: {why_not}; use -o train.conv_precision=float32 (or auto)")
+    if why_not:
+        return False, f"float32 (train.conv_precision=auto: {why_not})"
+    return True, (f"bfloat16 products, float32 sums ({bfloat16_isa(flags)}; train.conv_precision={request}); "
+                  "weights, gradients and Adam in float32")
+
+
 def _is_block(layer: nn.Layer) -> bool:
     """A stock conv -> BatchNorm2D -> ReLU / LeakyReLU chain."""
     return (type(layer) is nn.Sequential and len(layer) == 3 and isinstance(layer[0], (nn.Conv2D, nn.Conv2DTranspose))
@@ -59,9 +76,10 @@ def _strided(conv: nn.Layer) -> bool:
     return list(conv.weight.shape[2:]) == [4, 4] and conv._stride == [2, 2]
 
 
-def apply(net: nn.Layer, kernels=None) -> int:
+def apply(net: nn.Layer, kernels=None, bfloat16: bool = False) -> int:
     """Swap ``net``'s stock layers for faster ones in place; ``kernels`` = the operators of :func:`choose`
-    (None: the pure-paddle forms only). Returns how many layers changed class."""
+    (None: the pure-paddle forms only); ``bfloat16``: the oneDNN convolutions read their inputs rounded to
+    bfloat16 (:func:`conv_precision`). Returns how many layers changed class."""
     count = 0
     for layer in net.sublayers(include_self=True):
         swap = None
@@ -84,6 +102,8 @@ def apply(net: nn.Layer, kernels=None) -> int:
         if swap is not None:
             layer.__class__ = swap
             count += 1
+        if swap in (OneDNNConv2D, OneDNNConvTranspose2D):
+            layer.bf16 = int(bfloat16)
     return count
 
 

@@ -72,6 +72,7 @@ class OneDNNConv2D(nn.Conv2D):
 
     op = None
     calls = 0  # how many convolutions ran on oneDNN (per class, for tests and benchmarks)
+    bf16 = 0  # 1: the convolution reads its inputs rounded to bfloat16 (kernels.apply(..., bf16=True))
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         return _add_bias(self.convolve(x, self.weight), self.bias)
@@ -82,7 +83,7 @@ class OneDNNConv2D(nn.Conv2D):
             return F.conv2d(x, weight, stride=self._stride, padding=self._padding, dilation=self._dilation,
                             groups=self._groups, data_format=self._data_format)
         OneDNNConv2D.calls += 1
-        return self.op(x, weight, 2, 1, int(not x.stop_gradient), int(not weight.stop_gradient))
+        return self.op(x, weight, 2, 1, int(not x.stop_gradient), int(not weight.stop_gradient), self.bf16)
 
 
 class OneDNNConvTranspose2D(nn.Conv2DTranspose):
@@ -90,13 +91,14 @@ class OneDNNConvTranspose2D(nn.Conv2DTranspose):
 
     op = None
     calls = 0
+    bf16 = 0
 
     def forward(self, x: paddle.Tensor, output_size=None) -> paddle.Tensor:
         if output_size is not None or self.output_padding or not _strided(self, x):
             return super().forward(x, output_size)
         OneDNNConvTranspose2D.calls += 1
-        return _add_bias(self.op(x, self.weight, 2, 1, int(not x.stop_gradient), int(not self.weight.stop_gradient)),
-                         self.bias)
+        return _add_bias(self.op(x, self.weight, 2, 1, int(not x.stop_gradient), int(not self.weight.stop_gradient),
+                                 self.bf16), self.bias)
 
 
 def activation_slope(activation: nn.Layer) -> float | None:
@@ -116,6 +118,7 @@ class FusedConvBlock(nn.Sequential):
 
     op = None
     calls = 0
+    bf16 = 0
 
     def forward(self, x: paddle.Tensor) -> paddle.Tensor:
         conv, norm, activation = self[0], self[1], self[2]

@@ -61,16 +61,18 @@ dnnl::stream& queue() { static dnnl::stream s(cpu()); return s; }
 memory::dims dims_of(const paddle::Tensor& t) { auto s = t.shape(); return memory::dims(s.begin(), s.end()); }
 
 // A convolution src [N, C, H, W] -> dst [N, O, Ho, Wo] through weights [O, C, K, K], stride s, padding p.
+// bf16: the convolution reads its two inputs rounded to bfloat16 (it accumulates and writes float32).
 struct Problem {
   memory::dims src, weights, dst;
   int64_t s, p;
+  bool bf16;
 
-  static Problem conv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-    return {x, w, {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}, s, p};
+  static Problem conv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p, bool bf16) {
+    return {x, w, {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}, s, p, bf16};
   }
   // the transposed convolution of x [N, C, H, W] by w [C, O, K, K]: the convolution from its output to x
-  static Problem deconv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p) {
-    return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}, w, x, s, p};
+  static Problem deconv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p, bool bf16) {
+    return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}, w, x, s, p, bf16};
   }
   std::string key() const {
     std::string k = "conv";
@@ -78,7 +80,7 @@ struct Problem {
       k += d == &src ? " " : "|";
       for (size_t i = 0; i < d->size(); ++i) k += (i ? "," : "") + std::to_string((*d)[i]);
     }
-    return k + "|s" + std::to_string(s) + "p" + std::to_string(p);
+    return k + "|s" + std::to_string(s) + "p" + std::to_string(p) + (bf16 ? "|bf16" : "");
   }
 };
 
@@ -101,8 +103,6 @@ struct Candidate {
   std::string name;
 };
 
-memory::desc any(const memory::dims& d) { return memory::desc(d, dt::f32, tag::any); }
-
 // Walk oneDNN's implementations of `pb` in direction `dir` with the activations in layout `act`,
 // calling visit(primitive_desc, src, weights, dst layouts, implementation name, index) on each until it
 // returns true. A layout oneDNN cannot do is no implementation.
@@ -120,7 +120,13 @@ void walk(const Problem& pb, Direction dir, tag act, Visit visit) {
   } cache_off;
   memory::dims st{pb.s, pb.s}, pad{pb.p, pb.p};
   const auto alg = dnnl::algorithm::convolution_direct;
-  memory::desc src(pb.src, dt::f32, act), dst(pb.dst, dt::f32, act), w = any(pb.weights);
+  // the direction's two inputs in bfloat16 where asked, its output in float32; a backward direction's
+  // forward hint all in the inputs' type
+  const dt low = pb.bf16 ? dt::bf16 : dt::f32;
+  auto type = [&](Direction output) { return dir == output ? dt::f32 : low; };
+  memory::desc src(pb.src, type(kBackwardData), act), dst(pb.dst, type(kForward), act),
+      w(pb.weights, type(kBackwardWeights), tag::any);
+  memory::desc hint_src(pb.src, low, act), hint_dst(pb.dst, low, act), hint_w(pb.weights, low, tag::any);
   auto each = [&](auto& pd, auto layouts) {
     int index = 0;
     do {
@@ -129,8 +135,9 @@ void walk(const Problem& pb, Direction dir, tag act, Visit visit) {
     } while (pd.next_impl());
   };
   try {
-    dnnl::convolution_forward::primitive_desc fwd(cpu(), dnnl::prop_kind::forward_training, alg, src, w, dst, st,
-                                                  pad, pad);
+    dnnl::convolution_forward::primitive_desc fwd(cpu(), dnnl::prop_kind::forward_training, alg,
+                                                  dir == kForward ? src : hint_src, dir == kForward ? w : hint_w,
+                                                  dir == kForward ? dst : hint_dst, st, pad, pad);
     if (dir == kForward) {
       each(fwd, [](auto& d) { return std::vector<memory::desc>{d.src_desc(), d.weights_desc(), d.dst_desc()}; });
     } else if (dir == kBackwardData) {
@@ -320,19 +327,19 @@ paddle::Tensor empty(const memory::dims& d, const paddle::Tensor& like) {
 // stop_gradient set, as D's weights in the G step and the images D reads) is left uncomputed: paddle
 // discards it.
 std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding,
-                                        int, int) {
+                                        int, int, int bf16) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
-  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding);
+  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding, bf16);
   auto y = empty(pb.dst, x);
   execute(chosen(pb, kForward), kForward, pb, data(x), data(w), y.data<float>());
   return {y};
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
-                                         int stride, int padding, int need_x, int need_w) {
+                                         int stride, int padding, int need_x, int need_w, int bf16) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding);
+  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding, bf16);
   auto dx = empty(pb.src, x), dw = empty(pb.weights, w);
   if (need_x) execute(chosen(pb, kBackwardData), kBackwardData, pb, dx.data<float>(), data(w), data(dy));
   if (need_w) execute(chosen(pb, kBackwardWeights), kBackwardWeights, pb, data(x), dw.data<float>(), data(dy));
@@ -340,10 +347,10 @@ std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddl
 }
 
 std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride,
-                                          int padding, int, int) {
+                                          int padding, int, int, int bf16) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
-  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding);
+  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding, bf16);
   auto y = empty(pb.src, x);
   execute(chosen(pb, kBackwardData), kBackwardData, pb, y.data<float>(), data(w), data(x));
   return {y};
@@ -351,9 +358,9 @@ std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const padd
 
 std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
                                            const paddle::Tensor& dy_in, int stride, int padding, int need_x,
-                                           int need_w) {
+                                           int need_w, int bf16) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding);
+  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding, bf16);
   auto dx = empty(pb.dst, x), dw = empty(pb.weights, w);
   if (need_x) execute(chosen(pb, kForward), kForward, pb, data(dy), data(w), dx.data<float>());
   if (need_w) execute(chosen(pb, kBackwardWeights), kBackwardWeights, pb, data(dy), dw.data<float>(), data(x));
@@ -361,30 +368,30 @@ std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const pad
 }
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
-                                            int, int) {
-  return {Problem::conv(x, w, s, p).dst};
+                                            int, int, int) {
+  return {Problem::conv(x, w, s, p, false).dst};
 }
 std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
-                                              int, int) {
-  return {Problem::deconv(x, w, s, p).src};
+                                              int, int, int) {
+  return {Problem::deconv(x, w, s, p, false).src};
 }
 std::vector<paddle::DataType> SameType(const paddle::DataType& x, const paddle::DataType& w) { return {x}; }
 
 PD_BUILD_OP(onednn_conv2d)
-    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"})
+    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"})
     .SetKernelFn(PD_KERNEL(ConvForward)).SetInferShapeFn(PD_INFER_SHAPE(ConvShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameType));
 PD_BUILD_GRAD_OP(onednn_conv2d)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"}).SetKernelFn(PD_KERNEL(ConvBackward));
+    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"}).SetKernelFn(PD_KERNEL(ConvBackward));
 
 PD_BUILD_OP(onednn_conv2d_transpose)
-    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"})
+    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"})
     .SetKernelFn(PD_KERNEL(DeconvForward)).SetInferShapeFn(PD_INFER_SHAPE(DeconvShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameType));
 PD_BUILD_GRAD_OP(onednn_conv2d_transpose)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
+    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
 
 // The tuning file the layers met from now on read and extend ("" = oneDNN's first choice). Called by
 // build.py through ctypes right after loading: the one channel from Python's settings to this file.

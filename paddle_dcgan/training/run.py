@@ -184,9 +184,13 @@ class Trainer:
     def _apply_kernels(self) -> str:
         """Swap the nets' stock layers for faster ones (``train.kernels``); returns the log line saying which."""
         operators, note = kernels.choose(self.cfg.train.kernels, self.device)
+        bfloat16, precision = kernels.conv_precision(self.cfg.train.conv_precision,
+                                                     None if self.cfg.train.kernels == "stock" else operators)
         if self.cfg.train.kernels != "stock":
             for net in (self.generator, self.discriminator):
-                kernels.apply(net, operators)
+                kernels.apply(net, operators, bfloat16)
+        if operators is not None or self.cfg.train.conv_precision != "float32":
+            note += f"; {precision}"
         if operators is not None:  # a layer of a shape no stand-in takes runs on paddle's kernels: say which
             left = [f"{type(net).__name__}.{name}" for net in (self.generator, self.discriminator)
                     for name in kernels.left_stock(net)]
