@@ -70,6 +70,14 @@ def test_bfloat16_products_with_float32_sums(layer_type, in_ch, out_ch, side):
     """Output and both gradients equal float32 convolutions of the bfloat16-rounded operands (to float32
     summation order), and differ from the unrounded float32 convolution by bfloat16's rounding."""
     ops = _bfloat16_kernels()
+    onednn.use_tuning_file("")  # oneDNN's first choice: a bfloat16 implementation (the tuning may keep float32)
+    try:
+        _check_products(ops, layer_type, in_ch, out_ch, side)
+    finally:
+        onednn.use_tuning_file(onednn.tuning_choice(onednn._LOADED["folder"].parent, onednn.library_version()))
+
+
+def _check_products(ops, layer_type, in_ch, out_ch, side):
     paddle.seed(1)
     stock = layer_type(in_ch, out_ch, 4, 2, 1, bias_attr=False)
     fast = layer_type(in_ch, out_ch, 4, 2, 1, bias_attr=False)
@@ -126,3 +134,31 @@ def test_a_bfloat16_run_trains_and_repeats_exactly(tiny_data, tmp_path):
     assert ours_stats != float32_stats
     for a, b in zip(ours_stats, float32_stats):
         assert abs(a["loss_d"] - b["loss_d"]) < 0.05 * abs(b["loss_d"])
+
+
+def test_the_tuning_times_bfloat16_and_float32_and_keeps_the_faster(tmp_path):
+    """A bfloat16 layer's tuning line times its bfloat16 and its float32 implementations, and the layer then
+    computes as the one it keeps."""
+    ops = _bfloat16_kernels()
+    tuned = tmp_path / "tuning.tsv"
+    onednn.use_tuning_file(str(tuned))
+    try:
+        paddle.seed(2)
+        stock = paddle.nn.Conv2D(1, 8, 4, 2, 1, bias_attr=False)
+        fast = paddle.nn.Conv2D(1, 8, 4, 2, 1, bias_attr=False)
+        fast.weight.set_value(stock.weight)
+        kernel_layers.apply(fast, ops, bfloat16=True)
+        x = paddle.to_tensor(np.random.default_rng(0).standard_normal((4, 1, 28, 28)).astype(np.float32))
+        y = fast(x).numpy()
+    finally:
+        onednn.use_tuning_file(onednn.tuning_choice(onednn._LOADED["folder"].parent, onednn.library_version()))
+    (line,) = tuned.read_text().splitlines()
+    key, chosen, timings = line.split("\t")
+    assert key.split("|")[4:6] == ["bf16", "forward"]
+    names = [t.rsplit("=", 1)[0] for t in timings.split()]
+    assert any(n.startswith("bf16/") for n in names) and any(n.startswith("f32/") for n in names)
+    y_float32 = stock(x).numpy()
+    if chosen.startswith("f32/"):
+        np.testing.assert_allclose(y, y_float32, atol=1e-5 * np.abs(y_float32).max(), rtol=0)
+    else:
+        assert chosen.startswith("bf16/") and np.abs(y - y_float32).max() > 1e-4 * np.abs(y_float32).max()

@@ -29,6 +29,10 @@
 // included) and appends the fastest to that file under a lock; every later process reads it, so runs
 // and resumes repeat bit for bit. No file named (empty): oneDNN's own first choice, as is a file that
 // cannot be opened. The key of a line holds the shapes, the direction, the thread count and the ISA.
+//
+// bfloat16 (the ops' bf16 attribute, train.conv_precision): the direction's two inputs are reordered
+// into bfloat16 and the primitive sums in float32 and writes float32, so paddle's tensors, the weights and
+// their gradients stay float32 ("bfloat16 products, float32 sums", as AVX512_BF16's and AMX's instructions).
 #include <errno.h>
 #include <fcntl.h>
 #include <omp.h>
@@ -99,6 +103,7 @@ struct Choice {
 // name repeats.
 struct Candidate {
   tag act;
+  bool bf16;
   int index;
   std::string name;
 };
@@ -112,7 +117,7 @@ struct Candidate {
 // implementation) and a primitive made from a stepped one can come back as the cached implementation.
 // Turning it off empties it; it is on again, at its old capacity, on return.
 template <class Visit>
-void walk(const Problem& pb, Direction dir, tag act, Visit visit) {
+void walk(const Problem& pb, Direction dir, tag act, bool bf16, Visit visit) {
   struct CacheOff {
     int capacity = dnnl::get_primitive_cache_capacity();
     CacheOff() { dnnl::set_primitive_cache_capacity(0); }
@@ -122,7 +127,7 @@ void walk(const Problem& pb, Direction dir, tag act, Visit visit) {
   const auto alg = dnnl::algorithm::convolution_direct;
   // the direction's two inputs in bfloat16 where asked, its output in float32; a backward direction's
   // forward hint all in the inputs' type
-  const dt low = pb.bf16 ? dt::bf16 : dt::f32;
+  const dt low = bf16 ? dt::bf16 : dt::f32;
   auto type = [&](Direction output) { return dir == output ? dt::f32 : low; };
   memory::desc src(pb.src, type(kBackwardData), act), dst(pb.dst, type(kForward), act),
       w(pb.weights, type(kBackwardWeights), tag::any);
@@ -153,17 +158,22 @@ void walk(const Problem& pb, Direction dir, tag act, Visit visit) {
 
 // Every implementation oneDNN offers for `pb` in direction `dir`, activations in "any" layout (oneDNN's
 // choice, a blocked one) or in NHWC, in oneDNN's order; its reference kernels (10-100x slower) only
-// where there is nothing else.
+// where there is nothing else. A bfloat16 problem lists its bfloat16 implementations first, then the
+// float32 ones (names prefixed "bf16/" and "f32/"): where bfloat16 is slower for a shape (a single image
+// channel is), the tuning keeps that layer in float32.
 std::vector<Candidate> candidates(const Problem& pb, Direction dir) {
   std::vector<Candidate> fast, reference;
   std::unordered_map<std::string, int> seen;
-  for (tag act : {tag::any, tag::nhwc}) {
-    walk(pb, dir, act, [&](auto&, auto&, auto&, auto&, const std::string& impl, int index) {
-      std::string name = (act == tag::any ? "any:" : "nhwc:") + impl;
-      if (int n = ++seen[name]; n > 1) name += "#" + std::to_string(n);
-      (impl.rfind("ref", 0) == 0 ? reference : fast).push_back({act, index, name});
-      return false;
-    });
+  for (bool bf16 : pb.bf16 ? std::vector<bool>{true, false} : std::vector<bool>{false}) {
+    for (tag act : {tag::any, tag::nhwc}) {
+      walk(pb, dir, act, bf16, [&](auto&, auto&, auto&, auto&, const std::string& impl, int index) {
+        std::string name = std::string(pb.bf16 ? (bf16 ? "bf16/" : "f32/") : "") +
+                           (act == tag::any ? "any:" : "nhwc:") + impl;
+        if (int n = ++seen[name]; n > 1) name += "#" + std::to_string(n);
+        (impl.rfind("ref", 0) == 0 ? reference : fast).push_back({act, bf16, index, name});
+        return false;
+      });
+    }
   }
   return fast.empty() ? reference : fast;
 }
@@ -171,7 +181,7 @@ std::vector<Candidate> candidates(const Problem& pb, Direction dir) {
 // The primitive of candidate `c`; checked to be the implementation `c` names.
 Choice make(const Problem& pb, Direction dir, const Candidate& c) {
   std::vector<Choice> made;
-  walk(pb, dir, c.act, [&](auto& pd, auto& src, auto& weights, auto& dst, const std::string& impl, int index) {
+  walk(pb, dir, c.act, c.bf16, [&](auto& pd, auto& src, auto& weights, auto& dst, const std::string& impl, int index) {
     if (index != c.index) return false;
     PD_CHECK(c.name.rfind(impl) != std::string::npos, "oneDNN listed ", impl, " where ", c.name, " was");
     made.push_back({dnnl::primitive(pd), src, weights, dst});
