@@ -88,7 +88,7 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = 12  # passes over the training images (12 x the 13,160 embedded MNIST digits: 2,460 steps)
+    epochs: int = 11  # passes over the training images (11 x the 13,160 embedded MNIST digits: 2,255 steps)
     batch_size: int = 64  # images per step (real images for D; as many fakes); with several processes, all of theirs
     shards: int = 0  # BatchNorm shards of a batch, 0 = one per process; =N in one process repeats an N-process run
     log_every: int = 20  # steps between log lines
