@@ -40,7 +40,7 @@ AMP_MODES = ("off", "float16", "bfloat16")
 LOSSES = ("bce", "hinge")  # train.loss (core/steps.py)
 CONDITIONINGS = ("planes", "projection", "planes+projection", "classifier")  # model.conditioning: how a conditional D uses the class (core/models.py)
 KERNELS = ("auto", "onednn", "paddle", "stock")  # train.kernels (paddle_dcgan/kernels)
-CONV_PRECISIONS = ("float32", "bfloat16", "auto")  # train.conv_precision (paddle_dcgan/kernels)
+CONV_PRECISIONS = ("float32", "bfloat16")  # train.conv_precision (paddle_dcgan/kernels)
 DEVICE_PATTERN = r"auto|cpu|gpu|gpu:\d+"  # what device.select_device accepts
 SAMPLE_BN_POLICIES = ("running", "recomputed")  # sampling/batchnorm.py
 MIN_EVAL_SAMPLES = 100  # fewer samples give FID / precision / recall too noisy to compare
@@ -102,7 +102,7 @@ class TrainConfig:
     loss: str = "bce"  # bce (DCGAN's cross-entropy, G non-saturating) | hinge (core/steps.py)
     class_loss: float = 1.0  # with model.conditioning=classifier: weight of the class term (D names the class of real images, G is rewarded when D reads its fakes as the class asked for)
     kernels: str = "auto"  # onednn (oneDNN convolutions, fused BatchNorm + activation) | paddle (GEMM forms only) | stock (the core's layers as written); auto = onednn on CPU if it builds
-    conv_precision: str = "float32"  # CPU only, with the oneDNN kernels: float32 | bfloat16 (the strided convolutions read their inputs rounded to bfloat16 and sum in float32; weights, gradients and Adam stay float32; CPUs with AVX512_BF16 or AMX) | auto (bfloat16 where the CPU has it)
+    conv_precision: str = "float32"  # CPU only, with the oneDNN kernels: float32 | bfloat16 (the strided convolutions read their inputs rounded to bfloat16 and sum in float32; weights, gradients and Adam stay float32; CPUs with AVX512_BF16 or AMX; faster, FID a little higher: docs/performance.md)
     amp: str = "off"  # GPU only: off | float16 | bfloat16 mixed precision (paddle.amp O1); CPU runs ignore it, saying so
     visualdl: bool = False  # also log losses, D outputs, grids and FID for VisualDL in <run>/vdl (pip install -e ".[dashboard]")
 

@@ -39,14 +39,11 @@ def _rounded(a: np.ndarray) -> np.ndarray:
 
 def test_the_choice_and_its_refusals():
     ops = object()  # any operators: the choice only asks whether there are some
-    assert kernel_layers.conv_precision("float32", ops, WITH) == (False, "float32")
-    on, note = kernel_layers.conv_precision("auto", ops, WITH)
-    assert on and "AVX512_BF16" in note and "float32 sums" in note
-    assert kernel_layers.conv_precision("bfloat16", ops, "amx_bf16 " + WITH)[1].startswith("bfloat16 products")
+    assert kernel_layers.conv_precision("float32", ops, WITHOUT) == (False, "float32")
+    assert kernel_layers.conv_precision("float32", None, WITH) == (False, "float32")
+    on, note = kernel_layers.conv_precision("bfloat16", ops, WITH)
+    assert on and note.startswith("bfloat16 products") and "(AVX512_BF16;" in note and "float32 sums" in note
     assert "(AMX;" in kernel_layers.conv_precision("bfloat16", ops, "amx_bf16 " + WITH)[1]
-    off, note = kernel_layers.conv_precision("auto", ops, WITHOUT)
-    assert not off and "neither AVX512_BF16 nor AMX" in note
-    assert not kernel_layers.conv_precision("auto", None, WITH)[0]
     with pytest.raises(UserError, match="neither AVX512_BF16 nor AMX.*conv_precision=float32"):
         kernel_layers.conv_precision("bfloat16", ops, WITHOUT)
     with pytest.raises(UserError, match="oneDNN kernels are not in use"):
@@ -56,7 +53,7 @@ def test_the_choice_and_its_refusals():
 def test_a_bad_value_and_a_refused_bfloat16_are_one_line_and_write_nothing(tmp_path):
     result = run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", "train.conv_precision=bf16",
                       f"output_dir={tmp_path}", cwd=tmp_path, check=False)
-    assert_one_line_error(result, "train.conv_precision", "float32 | bfloat16 | auto")
+    assert_one_line_error(result, "train.conv_precision", "float32 | bfloat16")
     result = run_tool("train.py", "-c", str(ROOT / "configs" / "dcgan.yaml"), "-o", "train.conv_precision=bfloat16",
                       "train.kernels=paddle", f"output_dir={tmp_path}", cwd=tmp_path, check=False)
     assert_one_line_error(result, "train.conv_precision=bfloat16", "use -o train.conv_precision=float32")
@@ -124,7 +121,7 @@ def test_a_bfloat16_run_trains_and_repeats_exactly(tiny_data, tmp_path):
         return trainer, [trainer.train_step(*batch) for batch, _ in zip(trainer.batches.epoch(0), range(3))]
 
     ours, ours_stats = three_steps("a", "bfloat16")
-    again, again_stats = three_steps("b", "auto")
+    again, again_stats = three_steps("b", "bfloat16")
     _, float32_stats = three_steps("c", "float32")
     assert "bfloat16 products" in ours.kernels_note
     layers = [layer for net in (ours.generator, ours.discriminator) for layer in net.sublayers()

@@ -52,17 +52,16 @@ def choose(request: str, device: str):
 
 def conv_precision(request: str, operators, flags: str | None = None) -> tuple[bool, str]:
     """What ``train.conv_precision`` = ``request`` gives with the operators of :func:`choose` (None: no oneDNN
-    kernels): ``(bfloat16 or not, one-line description)``. ``bfloat16`` where it cannot run is a
-    :class:`UserError`; ``auto`` falls back to float32 with the reason in the description."""
+    kernels): ``(bfloat16 or not, one-line description)``. ``bfloat16`` where it cannot run is a :class:`UserError`."""
     if request == "float32":
         return False, "float32"
-    why_not = ("the oneDNN kernels are not in use (they run on CPU, with train.kernels=auto or onednn)"
-               if operators is None else "" if bfloat16_isa(flags) else "this CPU has neither AVX512_BF16 nor AMX")
-    if why_not and request == "bfloat16":
-        raise UserError(f"train.conv_precision=bfloat16: {why_not}; use -o train.conv_precision=float32 (or auto)")
+    if operators is None:
+        why_not = "the oneDNN kernels are not in use (they run on CPU, with train.kernels=auto or onednn)"
+    else:
+        why_not = "" if bfloat16_isa(flags) else "this CPU has neither AVX512_BF16 nor AMX"
     if why_not:
-        return False, f"float32 (train.conv_precision=auto: {why_not})"
-    return True, (f"bfloat16 products, float32 sums ({bfloat16_isa(flags)}; train.conv_precision={request}); "
+        raise UserError(f"train.conv_precision=bfloat16: {why_not}; use -o train.conv_precision=float32")
+    return True, (f"bfloat16 products, float32 sums ({bfloat16_isa(flags)}; train.conv_precision=bfloat16); "
                   "weights, gradients and Adam in float32")
 
 
