@@ -184,8 +184,7 @@ class Trainer:
     def _apply_kernels(self) -> str:
         """Swap the nets' stock layers for faster ones (``train.kernels``); returns the log line saying which."""
         operators, note = kernels.choose(self.cfg.train.kernels, self.device)
-        bfloat16, precision = kernels.conv_precision(self.cfg.train.conv_precision,
-                                                     None if self.cfg.train.kernels == "stock" else operators)
+        bfloat16, precision = kernels.conv_precision(self.cfg.train.conv_precision, operators)  # None for stock
         if self.cfg.train.kernels != "stock":
             for net in (self.generator, self.discriminator):
                 kernels.apply(net, operators, bfloat16)
