@@ -7,7 +7,8 @@ in one way:
 - kept levers are switched off one at a time: the thread/MKL/malloc settings of ``tune_cpu()`` and
   the per-machine choice of oneDNN convolution kernels (workers of their own, since they act at
   import or when a layer shape is first met), the whole-map GEMM layers, the frozen D of the
-  G step and the fused BatchNorm + activation kernels (one worker, the variants timed in turn);
+  G step, the fused BatchNorm + activation kernels, the channels-last activations between blocks
+  and the label maps as one small product (one worker, the variants timed in turn);
 - rejected levers are switched on: ``paddle.jit.to_static``, and the oneDNN compiled step of
   benchmarks/onednn_study, which runs in a worker of its own because it can crash the process
   (a crash is reported in the table) and is also timed on one thread by CPU time, the measure of
@@ -27,12 +28,41 @@ GLIBC_DEFAULTS = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": 
 
 
 # ------------------------------------------------------------------ variants of a trainer
+def with_nchw_activations(trainer):
+    """Every activation NCHW, as paddle stores it: each oneDNN convolution reorders its activations to and from
+    the layout its kernel wants, instead of the blocks passing each other channels-last tensors."""
+    from paddle_dcgan import kernels
+
+    for net in (trainer.generator, trainer.discriminator):
+        kernels.channels_last(net, False)
+    return trainer
+
+
+def with_convolved_label_maps(trainer):
+    """A conditional D's label maps as the convolution of the C label planes (an image of C channels per class)
+    instead of one small product of the planes' kernel taps."""
+    import paddle
+
+    from paddle_dcgan.kernels.layers import LabelMapsBlock
+
+    def convolved(block, weight, side):
+        classes = weight.shape[1]
+        planes = paddle.eye(classes).reshape([classes, classes, 1, 1]).expand([-1, -1, *side])
+        return block._convolve(planes, weight)
+
+    for layer in trainer.discriminator.sublayers():
+        if type(layer) is LabelMapsBlock:
+            layer._maps = lambda weight, side, block=layer: convolved(block, weight, side)
+    return trainer
+
+
 def with_stock_layers(trainer):
     """G's z projection and D's read-out through paddle's stock conv kernels instead of one GEMM each."""
     from paddle import nn
 
     from paddle_dcgan.kernels.layers import GemmConv2D, GemmConvTranspose2D
 
+    with_nchw_activations(trainer)  # stock layers read and write NCHW only
     for net in (trainer.generator, trainer.discriminator):
         for layer in net.sublayers():
             # the stand-ins only override forward(): giving them back the stock class keeps the very
@@ -73,6 +103,7 @@ def with_unfused_norms(trainer):
 
     from paddle_dcgan.kernels.layers import FusedConvBlock, LabelMapsBlock
 
+    with_nchw_activations(trainer)  # paddle's BatchNorm2D reads NCHW
     for net in (trainer.generator, trainer.discriminator):
         for layer in net.sublayers():
             if type(layer) is FusedConvBlock:
@@ -96,6 +127,8 @@ IN_PROCESS = {
     "  without whole-map GEMM layers (kept)": with_stock_layers,
     "  without frozen D weights in the G step (kept)": with_unfrozen_d,
     "  without the fused BatchNorm + activation kernels (kept)": with_unfused_norms,
+    "  without channels-last activations between blocks (kept)": with_nchw_activations,
+    "  label maps by convolving the label planes, not one small product (kept)": with_convolved_label_maps,
     "  with paddle.jit.to_static on G and D (rejected)": with_to_static,
 }
 

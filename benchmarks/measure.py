@@ -236,13 +236,16 @@ def conv_macs(net, input_shape: list[int]) -> int:
 
     total = [0]
 
-    def hook(layer, inputs, output):
-        layer = _conv(layer)
+    def hook(block, inputs, output):
+        layer = _conv(block)
         k = int(np.prod(layer._kernel_size))
+        # element counts do not depend on the layout (NCHW or channels-last); channel counts come from the weights,
+        # but for a conditional D's first block, which reads the images' channels (NCHW) and not its label planes
         if isinstance(layer, paddle.nn.Conv2DTranspose):  # every input pixel meets out_ch x k x k weights
             total[0] += int(np.prod(inputs[0].shape[1:])) * layer.weight.shape[1] * k
         else:  # every output pixel meets in_ch x k x k weights
-            total[0] += int(np.prod(output.shape[1:])) * inputs[0].shape[1] * k
+            in_ch = inputs[0].shape[1] if block is not layer else layer.weight.shape[1]
+            total[0] += int(np.prod(output.shape[1:])) * in_ch * k
 
     handles = [m.register_forward_post_hook(hook) for m in _convs(net)]
     was_training = net.training
@@ -316,9 +319,14 @@ def conv_inputs(generator, discriminator, batch: int, nz: int) -> list[tuple[str
         weight = _conv(layer).weight
         in_ch, out_ch = weight.shape[0 if transpose else 1], weight.shape[1 if transpose else 0]
         net = "G" if id(layer) in g_convs else "D"
-        shape = inputs[0].shape
-        rows.append((f"{net}: {type(layer).__name__} {in_ch}->{out_ch} @{shape[2]}x{shape[3]}", layer, inputs))
+        rows.append((f"{net}: {type(layer).__name__} {in_ch}->{out_ch} @{'x'.join(map(str, _side(layer, inputs[0])))}",
+                     layer, inputs))
     return rows
+
+
+def _side(layer, x) -> list[int]:
+    """[H, W] of the tensor ``x`` that ``layer`` reads (channels-last where the kernels marked it so)."""
+    return list(x.shape[1:3] if getattr(_conv(layer), "in_nhwc", False) else x.shape[2:4])
 
 
 def layer_ms(forward_backward: Callable[[], None], calls: int) -> float:
@@ -347,7 +355,7 @@ def profile_torch(generator, discriminator, batch: int, nz: int, calls: int) -> 
     out = {}
     for name, layer, inputs in conv_inputs(generator, discriminator, batch, nz):
         twin = to_torch(_conv(layer))  # what the model defines: a conditional D's first layer, images + label planes
-        x = torch.randn([inputs[0].shape[0], twin.in_channels, *inputs[0].shape[2:]], requires_grad=True)
+        x = torch.randn([inputs[0].shape[0], twin.in_channels, *_side(layer, inputs[0])], requires_grad=True)
         out[name] = layer_ms(lambda: twin(x).sum().backward(), calls)
     return out
 

@@ -146,7 +146,8 @@ def _trainable(*nets):
     return {f"{i}.{p.name}": p for i, net in enumerate(nets) for p in net.parameters() if not p.stop_gradient}
 
 
-@pytest.mark.parametrize("lever", ["with_stock_layers", "with_unfrozen_d"])
+@pytest.mark.parametrize("lever", ["with_stock_layers", "with_unfrozen_d", "with_nchw_activations",
+                                   "with_convolved_label_maps"])
 def test_switching_a_kept_lever_off_changes_the_work_not_the_training(bench, two_trainers, lever):
     _, levers = bench
     (reference, changed), reals = two_trainers
@@ -177,7 +178,8 @@ def _what_the_step_is_handed(trainer, batch, monkeypatch) -> list:
     def describe(net):
         layers = net.sublayers() if isinstance(net, paddle.nn.Layer) else []
         return (type(net).__name__, type(getattr(net, "forward", None)).__name__,
-                [(type(m).__name__, getattr(m, "op", None) is not None) for m in layers])
+                [(type(m).__name__, getattr(m, "op", None) is not None, getattr(m, "in_nhwc", None),
+                  getattr(m, "out_nhwc", None), "_maps" in vars(m)) for m in layers])
 
     seen = []
 
@@ -190,15 +192,18 @@ def _what_the_step_is_handed(trainer, batch, monkeypatch) -> list:
     return seen
 
 
-@pytest.mark.parametrize("lever", ["with_stock_layers", "with_unfrozen_d", "with_unfused_norms", "with_to_static"])
+LEVERS = ["with_stock_layers", "with_unfrozen_d", "with_unfused_norms", "with_nchw_activations",
+          "with_convolved_label_maps", "with_to_static"]
+
+
+@pytest.mark.parametrize("lever", LEVERS)
 def test_every_lever_changes_what_the_step_runs(bench, two_trainers, lever, monkeypatch):
     """A lever that replaces something the step never calls measures nothing: what the step is handed must
     differ from an untouched trainer's."""
     _, levers = bench
-    assert sorted(f.__name__ for f in levers.IN_PROCESS.values() if f) == sorted(
-        ["with_stock_layers", "with_unfrozen_d", "with_unfused_norms", "with_to_static"])  # all of them tested here
+    assert sorted(f.__name__ for f in levers.IN_PROCESS.values() if f) == sorted(LEVERS)  # all of them tested here
     (reference, changed), reals = two_trainers
-    if lever == "with_unfused_norms" and not _kernels_build():
+    if lever in ("with_unfused_norms", "with_nchw_activations") and not _kernels_build():
         pytest.skip("the fused kernels do not build here: nothing to switch off")
     getattr(levers, lever)(changed)
     assert _what_the_step_is_handed(changed, reals[0], monkeypatch) != _what_the_step_is_handed(reference, reals[0],

@@ -232,7 +232,7 @@ def test_fused_label_maps_and_activation_agree_with_paddles_ops():
     before = OneDNNConv2D.calls
     results = _on_both(lambda: LabelPlanesBlock(1, 10, 16), images, kernels,
                        forward=lambda layer, x: layer(x, labels), loss=lambda y: (y * y.detach().flip(0)).sum())
-    assert OneDNNConv2D.calls == before + 2  # the label maps and the image's part, on oneDNN
+    assert OneDNNConv2D.calls == before + 1  # the image's part on oneDNN; the label maps are one small product
     for ours, theirs in zip(results[1], results[0]):
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
 
@@ -313,3 +313,135 @@ def test_a_shape_no_kernel_takes_stays_on_paddles_layer_and_is_named(tmp_path):
     assert type(odd[0]) is OneDNNConv2D and kernel_layers.left_stock(odd) == ["1"]
     x = paddle.randn([2, 3, 16, 16])
     assert odd(x).shape == [2, 8, 4, 4]
+
+
+# ------------------------------------------------------------------ channels-last chains
+def _nhwc(x):
+    return x.transpose([0, 2, 3, 1])
+
+
+def _nchw(x):
+    return x.transpose([0, 3, 1, 2])
+
+
+@pytest.mark.parametrize("make, side, marks", [
+    (lambda: Conv2D(8, 16, 4, 2, 1, bias_attr=False), 14, (True, True)),            # D's middle layer, inside a chain
+    (lambda: Conv2D(8, 16, 4, 2, 1), 14, (False, True)),                            # a chain's first link, with a bias
+    (lambda: ConvTranspose2D(16, 8, 4, 2, 1, bias_attr=False), 7, (True, True)),    # G's middle layer
+    (lambda: ConvTranspose2D(16, 3, 4, 2, 1, bias_attr=False), 7, (True, False)),   # G's last layer, colour
+    (lambda: ConvTranspose2D(12, 16, 7, 1, 0, bias_attr=False), 1, (False, True)),  # G's z projection (GEMM)
+    (lambda: Conv2D(16, 11, 7, 1, 0, bias_attr=False), 7, (True, False)),           # D's read-out (GEMM)
+])
+def test_a_channels_last_link_computes_what_the_stock_layer_does(make, side, marks):
+    """Each stand-in marked to read (in) and write (out) channels-last tensors: the same output and gradients as
+    the stock layer on NCHW tensors, and the tensors it hands on really are [N, H, W, C]."""
+    kernels = _kernels()
+    paddle.seed(0)
+    stock = make()
+    in_ch = stock.weight.shape[0 if isinstance(stock, ConvTranspose2D) else 1]
+    x = paddle.randn([5, in_ch, side, side])
+    results = []
+    for use in (None, kernels):
+        layer = stock if use is None else _applied(stock, use)
+        if use is not None:
+            layer.in_nhwc, layer.out_nhwc = marks
+        xi = (_nhwc(x) if use is not None and marks[0] else x).clone()
+        xi.stop_gradient = False
+        y = layer(xi)
+        if use is not None and marks[1]:
+            assert y.shape[3] == results[0][0].shape[1]  # channels last
+            y = _nchw(y)
+        (y * y.detach().flip(0)).sum().backward()
+        dx = xi.grad.numpy().transpose(0, 3, 1, 2) if use is not None and marks[0] else xi.grad.numpy()
+        results.append([y.numpy(), dx, layer.weight.grad.numpy()])
+    for ours, theirs in zip(results[1], results[0]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
+
+
+def test_fused_blocks_and_label_maps_work_channels_last():
+    """A fused conv -> BatchNorm -> activation block and a conditional D's first block writing channels-last:
+    outputs, gradients and running statistics as the stock layers'; in eval mode too."""
+    kernels = _kernels()
+    paddle.seed(0)
+    stock = paddle.nn.Sequential(Conv2D(8, 16, 4, 2, 1, bias_attr=False), paddle.nn.BatchNorm2D(16),
+                                 paddle.nn.LeakyReLU(0.2))
+    stock[1].bias.set_value(paddle.randn([16]))
+    fused = _applied(stock, kernels)
+    fused[0].in_nhwc, fused[0].out_nhwc = True, True
+    x = paddle.randn([6, 8, 14, 14]) * 2 + 1
+    out = []
+    for block, xi in ((stock, x), (fused, _nhwc(x))):
+        xi = xi.clone()
+        xi.stop_gradient = False
+        y = block(xi)
+        y = _nchw(y) if block is fused else y
+        (y * y.detach().flip(0)).sum().backward()
+        dx = xi.grad.numpy().transpose(0, 3, 1, 2) if block is fused else xi.grad.numpy()
+        out.append([y.numpy(), dx, block[1].weight.grad.numpy(), block[1]._mean.numpy(), block[1]._variance.numpy()])
+    assert type(fused) is FusedConvBlock
+    for ours, theirs in zip(out[1], out[0]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
+    stock.eval(), fused.eval()
+    np.testing.assert_allclose(_nchw(fused(_nhwc(x))).numpy(), stock(x).numpy(), atol=1e-5)
+
+    images, labels = paddle.randn([7, 1, 28, 28]), paddle.to_tensor([3, 3, 0, 9, 5, 3, 1])
+    planes = LabelPlanesBlock(1, 10, 16)
+    maps = _applied(planes, kernels)
+    maps.out_nhwc = maps[0].out_nhwc = True
+    y_stock, y_fast = planes(images, labels), maps(images, labels)
+    assert y_fast.shape == [7, 14, 14, 16]
+    np.testing.assert_allclose(_nchw(y_fast).numpy(), y_stock.numpy(), atol=1e-5 * float(y_stock.abs().max()))
+    weights = paddle.nn.functional.one_hot(labels, 10).astype("float32") * 0.5 + 0.05  # class weights, not ids
+    np.testing.assert_allclose(_nchw(maps(images, weights)).numpy(), planes(images, weights).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_the_nets_pass_channels_last_tensors_inside_and_train_as_nchw_does(conditional):
+    """kernels.apply marks the nets' block chains: every tensor between two blocks is [N, H, W, C], the nets'
+    own inputs and outputs stay NCHW, and a D and G update computes what the same nets unmarked compute."""
+    kernels = _kernels()
+    classes = 10 if conditional else 0
+    paddle.seed(3)
+    g, d = build_models(28, 16, 8, 8, num_classes=classes, conditioning="planes+projection")
+    nets = {}
+    for layout in ("nhwc", "nchw"):
+        pair = [_applied(g, kernels), _applied(d, kernels)]
+        marked = [kernel_layers.channels_last(net, layout == "nhwc") for net in pair]
+        assert marked == ([3, 3] if layout == "nhwc" else [0, 0])
+        nets[layout] = pair
+    z = paddle.randn([6, 16, 1, 1])
+    labels = [paddle.to_tensor([0, 1, 2, 3, 4, 5])] if conditional else []
+    seen = {}
+    for layout, (gen, disc) in nets.items():
+        shapes = []
+        hooks = [b.register_forward_post_hook(lambda _, __, out: shapes.append(out.shape)) for b in gen.blocks]
+        fake = gen(z, *labels)
+        logits = disc(fake, *labels)
+        (logits * logits).mean().backward()
+        for h in hooks:
+            h.remove()
+        seen[layout] = (shapes, fake.numpy(), logits.numpy(),
+                        *([p.grad.numpy() for p in net.parameters() if not p.stop_gradient] for net in (gen, disc)))
+    assert seen["nhwc"][0] == [[6, 7, 7, 16], [6, 14, 14, 8], [6, 1, 28, 28]]
+    assert seen["nchw"][0] == [[6, 16, 7, 7], [6, 8, 14, 14], [6, 1, 28, 28]]
+    for ours, theirs in zip(seen["nhwc"][1:3], seen["nchw"][1:3]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
+    for ours, theirs in zip(seen["nhwc"][3] + seen["nhwc"][4], seen["nchw"][3] + seen["nchw"][4]):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4 * np.abs(theirs).max(), rtol=0)
+
+
+def test_channels_last_problems_have_their_own_tuning_lines(tmp_path):
+    """A layer met channels-last is another problem for the tuning (its reorders differ): its key says so."""
+    kernels = _kernels()
+    tuned = tmp_path / "tuning.tsv"
+    onednn.use_tuning_file(str(tuned))
+    try:
+        layer = _applied(Conv2D(4, 8, 4, 2, 1, bias_attr=False), kernels)
+        layer(paddle.randn([3, 4, 10, 10]))
+        layer.in_nhwc = layer.out_nhwc = True
+        layer(paddle.randn([3, 10, 10, 4]))
+    finally:
+        onednn.use_tuning_file(onednn.tuning_choice(onednn._LOADED["folder"].parent, onednn.library_version()))
+    keys = [line.split("\t")[0] for line in tuned.read_text().splitlines()]
+    assert len(keys) == 2 and keys[0].startswith("conv 3,4,10,10|8,4,4,4|3,8,5,5|s2p1|forward|")
+    assert keys[1] == keys[0] + "|src_nhwc_dst_nhwc"

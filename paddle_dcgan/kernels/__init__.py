@@ -6,7 +6,8 @@
 :func:`apply` turns stock layers into the stand-ins of ``layers.py``: the GEMM forms
 of the whole-map layers and the label-maps form of a conditional D's first block
 (pure paddle, on any device), and, given the operators built by ``build.py``, the
-4x4 stride-2 convolutions on oneDNN and BatchNorm + activation fused. The core
+4x4 stride-2 convolutions on oneDNN and BatchNorm + activation fused, with the activations
+between them stored channels-last (:func:`channels_last`). The core
 (``paddle_dcgan/core``) never imports this package; without it (``train.kernels=stock``)
 the nets train as written, only slower.
 """
@@ -19,7 +20,7 @@ from ..core.models import LabelPlanesBlock
 from ..cpu_tuning import bfloat16_isa
 from ..errors import UserError
 from .build import KernelsUnavailable, check_tuning_variable, load
-from .layers import (FusedConvBlock, GemmConv2D, GemmConvTranspose2D, LabelMapsBlock, OneDNNConv2D,
+from .layers import (FusedConvBlock, GemmConv2D, GemmConvTranspose2D, LabelMapsBlock, Layouts, OneDNNConv2D,
                      OneDNNConvTranspose2D, activation_slope)
 
 
@@ -41,8 +42,8 @@ def choose(request: str, device: str):
         return None, "paddle's own kernels (GPU)"
     check_tuning_variable()
     try:
-        return load(), ("this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation "
-                        "(train.kernels)")
+        return load(), ("this project's kernels: oneDNN for the 4x4 stride-2 layers, fused BatchNorm + activation, "
+                        "channels-last activations between blocks (train.kernels)")
     except KernelsUnavailable as why:
         if request == "onednn":
             raise UserError(f"train.kernels=onednn: the oneDNN kernels cannot be used: {why}; "
@@ -78,7 +79,8 @@ def _strided(conv: nn.Layer) -> bool:
 def apply(net: nn.Layer, kernels=None, bfloat16: bool = False) -> int:
     """Swap ``net``'s stock layers for faster ones in place; ``kernels`` = the operators of :func:`choose`
     (None: the pure-paddle forms only); ``bfloat16``: the oneDNN convolutions read their inputs rounded to
-    bfloat16 (:func:`conv_precision`). Returns how many layers changed class."""
+    bfloat16 (:func:`conv_precision`). With the operators, chains of stand-ins pass their activations
+    channels-last (:func:`channels_last`). Returns how many layers changed class."""
     count = 0
     for layer in net.sublayers(include_self=True):
         swap = None
@@ -103,7 +105,48 @@ def apply(net: nn.Layer, kernels=None, bfloat16: bool = False) -> int:
             count += 1
         if swap in (OneDNNConv2D, OneDNNConvTranspose2D):
             layer.bf16 = int(bfloat16)
+    if kernels is not None:
+        channels_last(net)
     return count
+
+
+def _conv_of(block: nn.Layer) -> nn.Layer | None:
+    """The stand-in convolution a link of a chain starts with: the link itself or its first layer."""
+    if isinstance(block, nn.Sequential):
+        return block[0] if len(block) and isinstance(block[0], Layouts) else None
+    return block if isinstance(block, Layouts) else None
+
+
+def _chain(layer: nn.Layer) -> bool:
+    """A stock ``nn.Sequential`` of two or more links, each a stand-in convolution, a fused block or a
+    stand-in convolution followed by element-wise activations only (the nets' ``blocks``)."""
+    if type(layer) is not nn.Sequential or len(layer) < 2:
+        return False
+    for block in layer:
+        if _conv_of(block) is None:
+            return False
+        if type(block) is nn.Sequential and not all(activation_slope(a) is not None or type(a) is nn.Tanh
+                                                    for a in block[1:]):
+            return False
+    return True
+
+
+def channels_last(net: nn.Layer, on: bool = True) -> int:
+    """Mark (``on``) or unmark every chain of stand-ins in ``net`` (:func:`_chain`) so that its links pass each
+    other channels-last tensors, [N, H, W, C]: a link reads channels-last unless it is the first, writes it unless
+    it is the last; the chain's own input and output stay NCHW. oneDNN's convolutions then read and write
+    their activations as they lie, BatchNorm and the label maps work in the same layout, and nothing between
+    two convolutions reorders memory. The numbers are the same as NCHW's to rounding. Returns the links marked."""
+    marked = 0
+    for layer in net.sublayers(include_self=True):
+        if not _chain(layer):
+            continue
+        for k, block in enumerate(layer):
+            for part in {id(p): p for p in (block, _conv_of(block))}.values():
+                if isinstance(part, Layouts):
+                    part.in_nhwc, part.out_nhwc = on and k > 0, on and k < len(layer) - 1
+            marked += on
+    return marked
 
 
 def left_stock(net: nn.Layer) -> list[str]:

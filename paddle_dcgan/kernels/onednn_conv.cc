@@ -7,12 +7,13 @@
 // of the onednn-devel package of the same version; kernels/layers.py (OneDNNConv2D, OneDNNConvTranspose2D)
 // call the operators below.
 //
-// onednn_conv2d(X [N, C, H, W], W [O, C, K, K], stride, padding, need_x, need_w) -> Y, as F.conv2d
-// onednn_conv2d_transpose(X [N, C, H, W], W [C, O, K, K], stride, padding, need_x, need_w) -> Y, as
-// F.conv2d_transpose; need_x / need_w (0 or 1): whether backward computes X's / W's gradient.
-// Both take contiguous float32 CPU tensors without bias, groups or dilation; their gradient operators
-// return the gradients of X and W. Data stays in paddle's NCHW; each call reorders it to and from the
-// layouts the chosen primitive wants.
+// onednn_conv2d(X [N, C, H, W], W [O, C, K, K], stride, padding, need_x, need_w, bf16, x_nhwc, y_nhwc) -> Y,
+// as F.conv2d; onednn_conv2d_transpose(X [N, C, H, W], W [C, O, K, K], ...) -> Y, as F.conv2d_transpose.
+// need_x / need_w (0 or 1): whether backward computes X's / W's gradient. x_nhwc / y_nhwc (0 or 1): X / Y
+// are stored channels-last, [N, H, W, C] (the layout of a chain of these layers, kernels/__init__.py);
+// the weights are always paddle's. Both take float32 CPU tensors without bias, groups or dilation; their
+// gradient operators return the gradients of X and W (in X's and W's layouts). Each call reorders its
+// tensors to and from the layouts the chosen primitive wants, where they differ from the tensors' own.
 //
 // Everything is a convolution problem (src -> dst through weights [O, C, K, K]) run in one of three
 // directions: forward, backward_data, backward_weights. A transposed convolution is the convolution
@@ -64,20 +65,29 @@ dnnl::stream& queue() { static dnnl::stream s(cpu()); return s; }
 
 memory::dims dims_of(const paddle::Tensor& t) { auto s = t.shape(); return memory::dims(s.begin(), s.end()); }
 
-// A convolution src [N, C, H, W] -> dst [N, O, Ho, Wo] through weights [O, C, K, K], stride s, padding p.
-// bf16: the convolution reads its two inputs rounded to bfloat16 (it accumulates and writes float32).
+// A convolution src [N, C, H, W] -> dst [N, O, Ho, Wo] through weights [O, C, K, K], stride s, padding p
+// (dims always in that logical order). bf16: the convolution reads its two inputs rounded to bfloat16 (it
+// accumulates and writes float32). src_nhwc / dst_nhwc: the caller's src- and dst-shaped tensors are stored
+// channels-last.
 struct Problem {
   memory::dims src, weights, dst;
   int64_t s, p;
-  bool bf16;
+  bool bf16, src_nhwc = false, dst_nhwc = false;
 
-  static Problem conv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p, bool bf16) {
-    return {x, w, {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}, s, p, bf16};
+  static Problem conv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p, bool bf16,
+                      bool x_nhwc = false, bool y_nhwc = false) {
+    return {x, w, {x[0], w[0], (x[2] + 2 * p - w[2]) / s + 1, (x[3] + 2 * p - w[3]) / s + 1}, s, p, bf16,
+            x_nhwc, y_nhwc};
   }
   // the transposed convolution of x [N, C, H, W] by w [C, O, K, K]: the convolution from its output to x
-  static Problem deconv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p, bool bf16) {
-    return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}, w, x, s, p, bf16};
+  static Problem deconv(const memory::dims& x, const memory::dims& w, int64_t s, int64_t p, bool bf16,
+                        bool x_nhwc = false, bool y_nhwc = false) {
+    return {{x[0], w[1], (x[2] - 1) * s - 2 * p + w[2], (x[3] - 1) * s - 2 * p + w[3]}, w, x, s, p, bf16,
+            y_nhwc, x_nhwc};
   }
+  tag src_tag() const { return src_nhwc ? tag::nhwc : tag::nchw; }
+  tag dst_tag() const { return dst_nhwc ? tag::nhwc : tag::nchw; }
+  // the tuning file's key: shapes, stride and padding, then bf16 and the caller's layouts where not the plain ones
   std::string key() const {
     std::string k = "conv";
     for (const auto* d : {&src, &weights, &dst}) {
@@ -86,7 +96,18 @@ struct Problem {
     }
     return k + "|s" + std::to_string(s) + "p" + std::to_string(p) + (bf16 ? "|bf16" : "");
   }
+  std::string layouts() const {
+    if (!src_nhwc && !dst_nhwc) return "";
+    return std::string("|src_") + (src_nhwc ? "nhwc" : "nchw") + "_dst_" + (dst_nhwc ? "nhwc" : "nchw");
+  }
 };
+
+// Logical NCHW dims of a tensor stored as [N, C, H, W] or, channels-last, [N, H, W, C].
+memory::dims logical(const memory::dims& d, bool nhwc) { return nhwc ? memory::dims{d[0], d[3], d[1], d[2]} : d; }
+// The stored shape of logical dims d [N, C, H, W].
+std::vector<int64_t> stored(const memory::dims& d, bool nhwc) {
+  return nhwc ? std::vector<int64_t>{d[0], d[2], d[3], d[1]} : std::vector<int64_t>(d.begin(), d.end());
+}
 
 enum Direction { kForward, kBackwardData, kBackwardWeights };
 const char* const kDirectionName[] = {"forward", "backward_data", "backward_weights"};
@@ -191,16 +212,16 @@ Choice make(const Problem& pb, Direction dir, const Candidate& c) {
   return made[0];
 }
 
-// Run `c` on plain buffers: src NCHW, weights OIHW, dst NCHW; the one `dir` writes (dst, src, weights)
-// is the output. Inputs are reordered into the layouts `c` wants and the output back.
+// Run `c` on plain buffers: src and dst NCHW or NHWC (pb's layouts), weights OIHW; the one `dir` writes
+// (dst, src, weights) is the output. Inputs are reordered into the layouts `c` wants and the output back.
 void execute(const Choice& c, Direction dir, const Problem& pb, float* src, float* weights, float* dst) {
   struct Arg { int id; const memory::desc& want; memory::desc user; float* data; bool output; };
   const Arg args[] = {
-      {dir == kBackwardData ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, c.src, memory::desc(pb.src, dt::f32, tag::nchw), src,
+      {dir == kBackwardData ? DNNL_ARG_DIFF_SRC : DNNL_ARG_SRC, c.src, memory::desc(pb.src, dt::f32, pb.src_tag()), src,
        dir == kBackwardData},
       {dir == kBackwardWeights ? DNNL_ARG_DIFF_WEIGHTS : DNNL_ARG_WEIGHTS, c.weights,
        memory::desc(pb.weights, dt::f32, tag::oihw), weights, dir == kBackwardWeights},
-      {dir == kForward ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST, c.dst, memory::desc(pb.dst, dt::f32, tag::nchw), dst,
+      {dir == kForward ? DNNL_ARG_DST : DNNL_ARG_DIFF_DST, c.dst, memory::desc(pb.dst, dt::f32, pb.dst_tag()), dst,
        dir == kForward}};
   std::unordered_map<int, memory> bind;
   std::vector<std::pair<memory, memory>> copy_back;
@@ -309,7 +330,7 @@ const Choice& chosen(const Problem& pb, Direction dir) {
   std::lock_guard<std::mutex> g(lock);
   std::string file = tuning_file();
   std::string key = pb.key() + "|" + kDirectionName[dir] + "|threads" + std::to_string(omp_get_max_threads()) +
-                    "|isa" + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa()));
+                    "|isa" + std::to_string(static_cast<int>(dnnl::get_effective_cpu_isa())) + pb.layouts();
   auto it = cache.find(key + "|" + file);
   if (it != cache.end()) return it->second;
   auto cands = candidates(pb, dir);
@@ -337,71 +358,76 @@ paddle::Tensor empty(const memory::dims& d, const paddle::Tensor& like) {
 // stop_gradient set, as D's weights in the G step and the images D reads) is left uncomputed: paddle
 // discards it.
 std::vector<paddle::Tensor> ConvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride, int padding,
-                                        int, int, int bf16) {
+                                        int, int, int bf16, int x_nhwc, int y_nhwc) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
-  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding, bf16);
-  auto y = empty(pb.dst, x);
+  auto pb = Problem::conv(logical(dims_of(x), x_nhwc), dims_of(w), stride, padding, bf16, x_nhwc, y_nhwc);
+  auto y = empty(stored(pb.dst, y_nhwc), x);
   execute(chosen(pb, kForward), kForward, pb, data(x), data(w), y.data<float>());
   return {y};
 }
 
 std::vector<paddle::Tensor> ConvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, const paddle::Tensor& dy_in,
-                                         int stride, int padding, int need_x, int need_w, int bf16) {
+                                         int stride, int padding, int need_x, int need_w, int bf16, int x_nhwc,
+                                         int y_nhwc) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto pb = Problem::conv(dims_of(x), dims_of(w), stride, padding, bf16);
-  auto dx = empty(pb.src, x), dw = empty(pb.weights, w);
+  auto pb = Problem::conv(logical(dims_of(x), x_nhwc), dims_of(w), stride, padding, bf16, x_nhwc, y_nhwc);
+  auto dx = empty(stored(pb.src, x_nhwc), x), dw = empty(stored(pb.weights, false), w);
   if (need_x) execute(chosen(pb, kBackwardData), kBackwardData, pb, dx.data<float>(), data(w), data(dy));
   if (need_w) execute(chosen(pb, kBackwardWeights), kBackwardWeights, pb, data(x), dw.data<float>(), data(dy));
   return {dx, dw};
 }
 
 std::vector<paddle::Tensor> DeconvForward(const paddle::Tensor& x_in, const paddle::Tensor& w_in, int stride,
-                                          int padding, int, int, int bf16) {
+                                          int padding, int, int, int bf16, int x_nhwc, int y_nhwc) {
   check(x_in, w_in);
   auto x = dense(x_in), w = dense(w_in);
-  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding, bf16);
-  auto y = empty(pb.src, x);
+  auto pb = Problem::deconv(logical(dims_of(x), x_nhwc), dims_of(w), stride, padding, bf16, x_nhwc, y_nhwc);
+  auto y = empty(stored(pb.src, y_nhwc), x);
   execute(chosen(pb, kBackwardData), kBackwardData, pb, y.data<float>(), data(w), data(x));
   return {y};
 }
 
 std::vector<paddle::Tensor> DeconvBackward(const paddle::Tensor& x_in, const paddle::Tensor& w_in,
                                            const paddle::Tensor& dy_in, int stride, int padding, int need_x,
-                                           int need_w, int bf16) {
+                                           int need_w, int bf16, int x_nhwc, int y_nhwc) {
   auto x = dense(x_in), w = dense(w_in), dy = dense(dy_in);
-  auto pb = Problem::deconv(dims_of(x), dims_of(w), stride, padding, bf16);
-  auto dx = empty(pb.dst, x), dw = empty(pb.weights, w);
+  auto pb = Problem::deconv(logical(dims_of(x), x_nhwc), dims_of(w), stride, padding, bf16, x_nhwc, y_nhwc);
+  auto dx = empty(stored(pb.dst, x_nhwc), x), dw = empty(stored(pb.weights, false), w);
   if (need_x) execute(chosen(pb, kForward), kForward, pb, data(dy), data(w), dx.data<float>());
   if (need_w) execute(chosen(pb, kBackwardWeights), kBackwardWeights, pb, data(dy), dw.data<float>(), data(x));
   return {dx, dw};
 }
 
 std::vector<std::vector<int64_t>> ConvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
-                                            int, int, int) {
-  return {Problem::conv(x, w, s, p, false).dst};
+                                            int, int, int, int x_nhwc, int y_nhwc) {
+  return {stored(Problem::conv(logical(x, x_nhwc), w, s, p, false).dst, y_nhwc)};
 }
 std::vector<std::vector<int64_t>> DeconvShape(const std::vector<int64_t>& x, const std::vector<int64_t>& w, int s, int p,
-                                              int, int, int) {
-  return {Problem::deconv(x, w, s, p, false).src};
+                                              int, int, int, int x_nhwc, int y_nhwc) {
+  return {stored(Problem::deconv(logical(x, x_nhwc), w, s, p, false).src, y_nhwc)};
 }
 std::vector<paddle::DataType> SameType(const paddle::DataType& x, const paddle::DataType& w) { return {x}; }
 
 PD_BUILD_OP(onednn_conv2d)
-    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"})
+    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int",
+             "x_nhwc: int", "y_nhwc: int"})
     .SetKernelFn(PD_KERNEL(ConvForward)).SetInferShapeFn(PD_INFER_SHAPE(ConvShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameType));
 PD_BUILD_GRAD_OP(onednn_conv2d)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"}).SetKernelFn(PD_KERNEL(ConvBackward));
+    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int",
+             "x_nhwc: int", "y_nhwc: int"}).SetKernelFn(PD_KERNEL(ConvBackward));
 
 PD_BUILD_OP(onednn_conv2d_transpose)
-    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"})
+    .Inputs({"X", "W"}).Outputs({"Y"}).Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int",
+             "x_nhwc: int", "y_nhwc: int"})
     .SetKernelFn(PD_KERNEL(DeconvForward)).SetInferShapeFn(PD_INFER_SHAPE(DeconvShape))
     .SetInferDtypeFn(PD_INFER_DTYPE(SameType));
 PD_BUILD_GRAD_OP(onednn_conv2d_transpose)
     .Inputs({"X", "W", paddle::Grad("Y")}).Outputs({paddle::Grad("X"), paddle::Grad("W")})
-    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
+    .Attrs({"stride: int", "padding: int", "need_x: int", "need_w: int", "bf16: int",
+             "x_nhwc: int", "y_nhwc: int"}).SetKernelFn(PD_KERNEL(DeconvBackward));
 
 // The tuning file the layers met from now on read and extend ("" = oneDNN's first choice). Called by
 // build.py through ctypes right after loading: the one channel from Python's settings to this file.
