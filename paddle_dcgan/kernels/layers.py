@@ -181,9 +181,9 @@ class FusedConvBlock(nn.Sequential):
                                            data_format="NHWC", use_global_stats=norm._use_global_stats))
         FusedConvBlock.calls += 1
         out, mean, variance = self.op(out, norm.weight, norm.bias, norm._epsilon, slope, int(nhwc))
-        with paddle.no_grad():  # as paddle's kernel: running = momentum * running + (1 - momentum) * batch
+        with paddle.no_grad():  # as paddle's kernel: running = momentum * running + (1 - momentum) * batch, in place
             for running, batch in ((norm._mean, mean), (norm._variance, variance)):
-                paddle.assign(running * norm._momentum + batch * (1 - norm._momentum), output=running)
+                running.lerp_(batch, 1 - norm._momentum)
         return out
 
 
