@@ -41,18 +41,11 @@ def with_nchw_activations(trainer):
 def with_convolved_label_maps(trainer):
     """A conditional D's label maps as the convolution of the C label planes (an image of C channels per class)
     instead of one small product of the planes' kernel taps."""
-    import paddle
-
     from paddle_dcgan.kernels.layers import LabelMapsBlock
-
-    def convolved(block, weight, side):
-        classes = weight.shape[1]
-        planes = paddle.eye(classes).reshape([classes, classes, 1, 1]).expand([-1, -1, *side])
-        return block._convolve(planes, weight)
 
     for layer in trainer.discriminator.sublayers():
         if type(layer) is LabelMapsBlock:
-            layer._maps = lambda weight, side, block=layer: convolved(block, weight, side)
+            layer._maps = layer.convolved_maps
     return trainer
 
 

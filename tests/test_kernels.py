@@ -17,7 +17,8 @@ from paddle_dcgan.config import load_config
 from paddle_dcgan.core.models import LabelPlanesBlock, build_models
 from paddle_dcgan.errors import UserError
 from paddle_dcgan.kernels import build as onednn
-from paddle_dcgan.kernels.layers import FusedConvBlock, LabelMapsBlock, OneDNNConv2D, OneDNNConvTranspose2D
+from paddle_dcgan.kernels.layers import (FusedConvBlock, LabelMapsBlock, OneDNNConv2D, OneDNNConvTranspose2D, to_nchw,
+                                         to_nhwc)
 from paddle_dcgan.training.run import Trainer
 
 Conv2D, ConvTranspose2D = paddle.nn.Conv2D, paddle.nn.Conv2DTranspose
@@ -316,12 +317,6 @@ def test_a_shape_no_kernel_takes_stays_on_paddles_layer_and_is_named(tmp_path):
 
 
 # ------------------------------------------------------------------ channels-last chains
-def _nhwc(x):
-    return x.transpose([0, 2, 3, 1])
-
-
-def _nchw(x):
-    return x.transpose([0, 3, 1, 2])
 
 
 @pytest.mark.parametrize("make, side, marks", [
@@ -345,12 +340,12 @@ def test_a_channels_last_link_computes_what_the_stock_layer_does(make, side, mar
         layer = stock if use is None else _applied(stock, use)
         if use is not None:
             layer.in_nhwc, layer.out_nhwc = marks
-        xi = (_nhwc(x) if use is not None and marks[0] else x).clone()
+        xi = (to_nhwc(x) if use is not None and marks[0] else x).clone()
         xi.stop_gradient = False
         y = layer(xi)
         if use is not None and marks[1]:
             assert y.shape[3] == results[0][0].shape[1]  # channels last
-            y = _nchw(y)
+            y = to_nchw(y)
         (y * y.detach().flip(0)).sum().backward()
         dx = xi.grad.numpy().transpose(0, 3, 1, 2) if use is not None and marks[0] else xi.grad.numpy()
         results.append([y.numpy(), dx, layer.weight.grad.numpy()])
@@ -370,11 +365,11 @@ def test_fused_blocks_and_label_maps_work_channels_last():
     fused[0].in_nhwc, fused[0].out_nhwc = True, True
     x = paddle.randn([6, 8, 14, 14]) * 2 + 1
     out = []
-    for block, xi in ((stock, x), (fused, _nhwc(x))):
+    for block, xi in ((stock, x), (fused, to_nhwc(x))):
         xi = xi.clone()
         xi.stop_gradient = False
         y = block(xi)
-        y = _nchw(y) if block is fused else y
+        y = to_nchw(y) if block is fused else y
         (y * y.detach().flip(0)).sum().backward()
         dx = xi.grad.numpy().transpose(0, 3, 1, 2) if block is fused else xi.grad.numpy()
         out.append([y.numpy(), dx, block[1].weight.grad.numpy(), block[1]._mean.numpy(), block[1]._variance.numpy()])
@@ -382,7 +377,7 @@ def test_fused_blocks_and_label_maps_work_channels_last():
     for ours, theirs in zip(out[1], out[0]):
         np.testing.assert_allclose(ours, theirs, atol=1e-5 * np.abs(theirs).max(), rtol=0)
     stock.eval(), fused.eval()
-    np.testing.assert_allclose(_nchw(fused(_nhwc(x))).numpy(), stock(x).numpy(), atol=1e-5)
+    np.testing.assert_allclose(to_nchw(fused(to_nhwc(x))).numpy(), stock(x).numpy(), atol=1e-5)
 
     images, labels = paddle.randn([7, 1, 28, 28]), paddle.to_tensor([3, 3, 0, 9, 5, 3, 1])
     planes = LabelPlanesBlock(1, 10, 16)
@@ -390,9 +385,9 @@ def test_fused_blocks_and_label_maps_work_channels_last():
     maps.out_nhwc = maps[0].out_nhwc = True
     y_stock, y_fast = planes(images, labels), maps(images, labels)
     assert y_fast.shape == [7, 14, 14, 16]
-    np.testing.assert_allclose(_nchw(y_fast).numpy(), y_stock.numpy(), atol=1e-5 * float(y_stock.abs().max()))
+    np.testing.assert_allclose(to_nchw(y_fast).numpy(), y_stock.numpy(), atol=1e-5 * float(y_stock.abs().max()))
     weights = paddle.nn.functional.one_hot(labels, 10).astype("float32") * 0.5 + 0.05  # class weights, not ids
-    np.testing.assert_allclose(_nchw(maps(images, weights)).numpy(), planes(images, weights).numpy(), atol=1e-5)
+    np.testing.assert_allclose(to_nchw(maps(images, weights)).numpy(), planes(images, weights).numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("conditional", [True, False])

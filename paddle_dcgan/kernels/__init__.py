@@ -138,14 +138,12 @@ def channels_last(net: nn.Layer, on: bool = True) -> int:
     their activations as they lie, BatchNorm and the label maps work in the same layout, and nothing between
     two convolutions reorders memory. The numbers are the same as NCHW's to rounding. Returns the links marked."""
     marked = 0
-    for layer in net.sublayers(include_self=True):
-        if not _chain(layer):
-            continue
-        for k, block in enumerate(layer):
-            for part in {id(p): p for p in (block, _conv_of(block))}.values():
+    for chain in filter(_chain, net.sublayers(include_self=True)):
+        for k, block in enumerate(chain):
+            for part in {block, _conv_of(block)}:  # a fused block and its conv, or one layer
                 if isinstance(part, Layouts):
-                    part.in_nhwc, part.out_nhwc = on and k > 0, on and k < len(layer) - 1
-            marked += on
+                    part.in_nhwc, part.out_nhwc = on and k > 0, on and k < len(chain) - 1
+        marked += len(chain) if on else 0
     return marked
 
 

@@ -79,7 +79,9 @@ class GemmConvTranspose2D(Layouts, nn.Conv2DTranspose):
         in_ch, out_ch, kh, kw = self.weight.shape
         z = x.reshape([-1, in_ch])  # a 1x1 map: the same numbers in either layout
         out = paddle.matmul(z, self.weight.reshape([in_ch, out_ch * kh * kw]))
-        if self.out_nhwc:  # the product's rows reordered (a transposed weight would be as much work per step)
+        # channels-last: the product's columns reordered, not the weight (paddle.DataParallel was seen not to
+        # average the gradient of this weight when it reached the loss through a transpose)
+        if self.out_nhwc:
             out = out.reshape([-1, out_ch, kh * kw]).transpose([0, 2, 1])
             return _add_bias(out.reshape([-1, kh, kw, out_ch]), self.bias, nhwc=True)
         return _add_bias(out.reshape([-1, out_ch, kh, kw]), self.bias)
@@ -214,26 +216,32 @@ class LabelMapsBlock(Layouts, LabelPlanesBlock):
 
     def _maps(self, weight: paddle.Tensor, side: tuple[int, int]) -> paddle.Tensor:
         """The label maps [C, out, H', W'] (channels-last: [C, H', W', out]) of the planes' kernel ``weight``
-        [out, C, k, k] on images of ``side``."""
+        [out, C, k, k] on images of ``side``: one product where the convolution's padding is plain, else
+        :meth:`convolved_maps`."""
         conv = self[0]
+        padding = _padding(conv)
+        if padding is None:
+            return self.convolved_maps(weight, side)
         out_ch, classes, kh, kw = weight.shape
         stride = tuple(conv._stride)
-        taps = paddle.to_tensor(inside_taps(side, (kh, kw), stride, _padding(conv)))  # [k*k, H'*W']
-        rows, cols = _map_side(side, (kh, kw), stride, _padding(conv))
+        taps = paddle.to_tensor(inside_taps(side, (kh, kw), stride, padding))  # [k*k, H'*W'], on the current device
+        rows, cols = _map_side(side, (kh, kw), stride, padding)
         per_class = weight.transpose([1, 0, 2, 3]).reshape([classes, out_ch, kh * kw])  # [C, out, k*k]
         if self.out_nhwc:  # [H'*W', k*k] @ [C, k*k, out]
             maps = paddle.matmul(taps, per_class, transpose_x=True, transpose_y=True)
             return maps.reshape([classes, rows, cols, out_ch])
         return paddle.matmul(per_class, taps).reshape([classes, out_ch, rows, cols])
 
+    def convolved_maps(self, weight: paddle.Tensor, side: tuple[int, int]) -> paddle.Tensor:
+        """The label maps as the convolution of the C label planes (an image of C channels per class)."""
+        classes = weight.shape[1]
+        planes = paddle.eye(classes, dtype=weight.dtype).reshape([classes, classes, 1, 1])
+        return self._convolve(planes.expand([-1, -1, *side]), weight)
+
     def forward(self, images: paddle.Tensor, labels: paddle.Tensor) -> paddle.Tensor:
         conv, activation = self[0], self[1]
         c, num_classes = images.shape[1], self.num_classes
-        if _plain_taps(conv):
-            maps = self._maps(conv.weight[:, c:], tuple(images.shape[2:]))
-        else:  # the planes themselves, convolved
-            planes = paddle.eye(num_classes, dtype=images.dtype).reshape([num_classes, num_classes, 1, 1])
-            maps = self._convolve(planes.expand([-1, -1, *images.shape[2:]]), conv.weight[:, c:])
+        maps = self._maps(conv.weight[:, c:], tuple(images.shape[2:]))
         out = self._convolve(images, conv.weight[:, :c])
         if paddle.is_integer(labels):
             slope = activation_slope(activation)
@@ -247,16 +255,14 @@ class LabelMapsBlock(Layouts, LabelPlanesBlock):
         return activation(_add_bias(out, conv.bias, self.out_nhwc))
 
 
-def _padding(conv) -> tuple[int, int]:
-    padding = conv._padding if isinstance(conv._padding, (list, tuple)) else [conv._padding] * 2
-    return int(padding[0]), int(padding[-1])
-
-
-def _plain_taps(conv) -> bool:
-    """A convolution whose label maps :func:`inside_taps` describes: symmetric integer padding, no dilation or groups."""
+def _padding(conv) -> tuple[int, int] | None:
+    """The (rows, columns) zero padding of a convolution that :func:`inside_taps` describes (integer padding the
+    same on both sides, no dilation or groups, NCHW), else None."""
     padding = conv._padding if isinstance(conv._padding, (list, tuple)) else [conv._padding]
-    return (conv._padding_mode == "zeros" and conv._dilation == [1, 1] and conv._groups in (None, 1)
-            and len(padding) in (1, 2) and all(isinstance(p, int) for p in padding) and conv._data_format == "NCHW")
+    if (conv._padding_mode != "zeros" or conv._dilation != [1, 1] or conv._groups not in (None, 1)
+            or conv._data_format != "NCHW" or len(padding) not in (1, 2) or not all(isinstance(p, int) for p in padding)):
+        return None
+    return int(padding[0]), int(padding[-1])
 
 
 def _map_side(side, kernel, stride, padding) -> tuple[int, int]:
@@ -265,8 +271,8 @@ def _map_side(side, kernel, stride, padding) -> tuple[int, int]:
 
 @functools.lru_cache(maxsize=16)
 def inside_taps(side, kernel, stride, padding) -> np.ndarray:
-    """float32 [kh*kw, H'*W']: 1 where kernel tap (i, j) of output pixel (y, x) reads a pixel inside an image of
-    ``side``, 0 where it reads the zero padding."""
+    """float32 [kh*kw, H'*W'], made once per shape: 1 where kernel tap (i, j) of output pixel (y, x) reads a pixel
+    inside an image of ``side``, 0 where it reads the zero padding."""
     rows, cols = _map_side(side, kernel, stride, padding)
 
     def inside(length, k, st, p, out):  # [k, out]
